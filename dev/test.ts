@@ -1,0 +1,25 @@
+/**
+ * `npm test`: brings up the real services (ClickHouse, Redis, Upstash REST stand-in),
+ * points the test projects at them through env, runs Vitest, and stops what it started.
+ * Extra arguments go to Vitest (e.g. `npm test -- test/workers/admin.test.ts`).
+ */
+import { spawn } from 'node:child_process';
+import { freePort, REPO_ROOT, StepError } from './process';
+import { startStack } from './stack';
+
+const stack = await startStack({ database: process.env.MONFRI_TEST_DATABASE ?? 'monfri_test', upstashPort: await freePort() }).catch((error: unknown) => {
+  if (error instanceof StepError) console.error(`\n✗ ${error.message}\n  fix: ${error.fix}`);
+  else console.error(error);
+  process.exit(1);
+});
+
+const env = {
+  ...process.env,
+  ...Object.fromEntries(Object.entries(stack.workerEnv).map(([name, value]) => [`MONFRI_TEST_${name}`, value])),
+  MONFRI_TEST_REDIS_URL: stack.redis.url,
+};
+const vitest = spawn(process.execPath, [`${REPO_ROOT}/node_modules/vitest/vitest.mjs`, 'run', ...process.argv.slice(2)], { stdio: 'inherit', env, cwd: REPO_ROOT });
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => vitest.kill(signal));
+const code = await new Promise<number>((resolve) => vitest.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0))));
+await stack.stop();
+process.exit(code);

@@ -1,0 +1,161 @@
+/**
+ * The one event model: Segment-spec shaped events as clients send them (`incoming*`)
+ * and as the edge hands them to the queue (`CollectedEvent`). Everything else (edge,
+ * consumers, SDK types, dashboard) imports from here.
+ */
+import { z } from 'zod';
+
+export const EVENT_TYPES = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const LIMITS = {
+  maxEventBytes: 32 * 1024,
+  maxRequestBytes: 500 * 1024,
+  maxBatchEvents: 2500,
+  maxJsonDepth: 16,
+  maxIdLength: 255,
+  maxMessageIdLength: 100,
+  maxEventNameLength: 200,
+  /** Timestamps further in the future than this (after skew correction) are clamped to receivedAt. */
+  maxFutureSkewMs: 24 * 60 * 60 * 1000,
+  /** Events older than this are accepted but their timestamp is clamped (ClickHouse partitions). */
+  maxPastAgeMs: 5 * 365 * 24 * 60 * 60 * 1000,
+} as const;
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
+  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
+);
+export const jsonObjectSchema: z.ZodType<JsonObject> = z.record(z.string(), jsonValue);
+
+/** Segment clients send ids as strings; some send numbers. Both are stored as strings. */
+const identifier = z
+  .union([z.string(), z.number().finite()])
+  .transform((value) => String(value))
+  .pipe(z.string().min(1, 'must not be empty').max(LIMITS.maxIdLength, `at most ${LIMITS.maxIdLength} characters`));
+
+const dateString = z
+  .string()
+  .max(64)
+  .refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO-8601 date');
+
+const baseFields = {
+  messageId: z.string().min(1).max(LIMITS.maxMessageIdLength).optional(),
+  userId: identifier.optional().nullable(),
+  anonymousId: identifier.optional().nullable(),
+  timestamp: dateString.optional().nullable(),
+  originalTimestamp: dateString.optional().nullable(),
+  sentAt: dateString.optional().nullable(),
+  context: jsonObjectSchema.optional(),
+  integrations: jsonObjectSchema.optional(),
+  /** Some clients put the write key in the body instead of Basic auth. */
+  writeKey: z.string().optional(),
+  version: z.union([z.string(), z.number()]).optional(),
+  channel: z.string().max(64).optional(),
+};
+
+export const incomingTrackSchema = z.object({
+  ...baseFields,
+  type: z.literal('track'),
+  event: z.string().min(1).max(LIMITS.maxEventNameLength),
+  properties: jsonObjectSchema.optional(),
+});
+export const incomingIdentifySchema = z.object({
+  ...baseFields,
+  type: z.literal('identify'),
+  traits: jsonObjectSchema.optional(),
+});
+export const incomingPageSchema = z.object({
+  ...baseFields,
+  type: z.literal('page'),
+  name: z.string().max(LIMITS.maxEventNameLength).optional().nullable(),
+  category: z.string().max(LIMITS.maxEventNameLength).optional().nullable(),
+  properties: jsonObjectSchema.optional(),
+});
+export const incomingScreenSchema = z.object({
+  ...baseFields,
+  type: z.literal('screen'),
+  name: z.string().max(LIMITS.maxEventNameLength).optional().nullable(),
+  category: z.string().max(LIMITS.maxEventNameLength).optional().nullable(),
+  properties: jsonObjectSchema.optional(),
+});
+export const incomingGroupSchema = z.object({
+  ...baseFields,
+  type: z.literal('group'),
+  groupId: identifier,
+  traits: jsonObjectSchema.optional(),
+});
+export const incomingAliasSchema = z.object({
+  ...baseFields,
+  type: z.literal('alias'),
+  previousId: identifier,
+  userId: identifier,
+});
+
+export const incomingEventSchema = z
+  .discriminatedUnion('type', [
+    incomingTrackSchema,
+    incomingIdentifySchema,
+    incomingPageSchema,
+    incomingScreenSchema,
+    incomingGroupSchema,
+    incomingAliasSchema,
+  ])
+  .superRefine((event, ctx) => {
+    if (!event.userId && !event.anonymousId) {
+      ctx.addIssue({ code: 'custom', path: ['userId'], message: 'userId or anonymousId is required' });
+    }
+  });
+export type IncomingEvent = z.output<typeof incomingEventSchema>;
+/** What a client may send (input side: numbers allowed for ids). The SDK builds these. */
+export type IncomingEventInput = z.input<typeof incomingEventSchema>;
+
+export const EVENT_SOURCES = ['browser', 'server'] as const;
+export type EventSource = (typeof EVENT_SOURCES)[number];
+
+const isoMillis = z.string().refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO-8601 date');
+
+/**
+ * An accepted event as the edge hands it to the `events` queue: ids assigned, times
+ * skew-corrected, request facts (ip, user agent, geo, library) captured. Consumers
+ * re-validate it with this schema before using it.
+ */
+export const collectedEventSchema = z.object({
+  v: z.literal(1),
+  workspaceId: z.string().min(1),
+  messageId: z.string().min(1).max(LIMITS.maxMessageIdLength),
+  type: z.enum(EVENT_TYPES),
+  /** Track event name, or page/screen name; null for other types. */
+  event: z.string().nullable(),
+  userId: z.string().nullable(),
+  anonymousId: z.string().nullable(),
+  groupId: z.string().nullable(),
+  previousId: z.string().nullable(),
+  properties: jsonObjectSchema,
+  traits: jsonObjectSchema,
+  context: jsonObjectSchema,
+  integrations: jsonObjectSchema,
+  /** Skew-corrected event time (ISO-8601, millisecond precision). */
+  timestamp: isoMillis,
+  originalTimestamp: isoMillis.nullable(),
+  sentAt: isoMillis.nullable(),
+  receivedAt: isoMillis,
+  /** Why the timestamp was changed beyond skew correction, if it was. */
+  timestampAdjustment: z.enum(['clamped_future', 'clamped_past']).nullable(),
+  source: z.enum(EVENT_SOURCES),
+  ip: z.string().nullable(),
+  userAgent: z.string().nullable(),
+  geo: z
+    .object({
+      country: z.string().nullable(),
+      region: z.string().nullable(),
+      city: z.string().nullable(),
+    })
+    .nullable(),
+  library: z.object({ name: z.string(), version: z.string() }),
+  sessionId: z.string().nullable(),
+  bot: z.object({ flagged: z.boolean(), reason: z.string().nullable() }),
+});
+export type CollectedEvent = z.output<typeof collectedEventSchema>;

@@ -1,0 +1,13 @@
+/** The only file that wires the folders together: fetch, queue, scheduled and the Durable Objects. */
+import { handleQueueBatch } from '../consumers/index';
+import { createApp } from './app';
+
+export { LiveFeed } from '../durable-objects/live-feed';
+
+const app = createApp();
+
+export default {
+  fetch: (request, env, ctx) => app.fetch(request, env, ctx),
+  queue: (batch, env, ctx) => handleQueueBatch(batch, env, ctx),
+  scheduled: async () => {},
+} satisfies ExportedHandler<Env>;

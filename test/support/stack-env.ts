@@ -1,0 +1,14 @@
+/** The service addresses `npm test` (dev/test.ts) passes to the test projects. */
+export function testStackEnv(): Record<string, string> {
+  const get = (name: string, fallback: string): string => process.env[`MONFRI_TEST_${name}`] ?? fallback;
+  return {
+    CLICKHOUSE_URL: get('CLICKHOUSE_URL', 'http://127.0.0.1:18123'),
+    CLICKHOUSE_USER: get('CLICKHOUSE_USER', 'default'),
+    CLICKHOUSE_PASSWORD: get('CLICKHOUSE_PASSWORD', ''),
+    CLICKHOUSE_DATABASE: get('CLICKHOUSE_DATABASE', 'monfri_test'),
+    UPSTASH_REDIS_REST_URL: get('UPSTASH_REDIS_REST_URL', 'http://127.0.0.1:18079'),
+    UPSTASH_REDIS_REST_TOKEN: get('UPSTASH_REDIS_REST_TOKEN', 'dev-token'),
+  };
+}
+
+export const TEST_OPERATOR_TOKEN = 'test-operator-token';

@@ -1,0 +1,71 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { migrateClickHouse, readClickHouseMigrations } from '../../dev/migrate';
+import { applyD1Migrations } from '../../dev/wrangler-dev';
+import { REPO_ROOT } from '../../dev/process';
+import { createClickHouse } from '../../lib/clickhouse';
+import { splitStatements } from '../../lib/clickhouse-migrations';
+import { testStackEnv } from '../support/stack-env';
+
+const stack = testStackEnv();
+const database = `monfri_migrations_${Date.now()}`;
+const admin = createClickHouse({ ...stack, CLICKHOUSE_DATABASE: 'default' });
+
+async function schemaSnapshot(): Promise<string> {
+  const result = await admin.query({ query: `SELECT name, engine, create_table_query FROM system.tables WHERE database = '${database}' ORDER BY name`, format: 'JSONEachRow' });
+  return JSON.stringify(await result.json());
+}
+
+afterAll(async () => {
+  await admin.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+  await admin.close();
+});
+
+describe('ClickHouse migrations', () => {
+  it('apply every schema/clickhouse file once on the real server, and change nothing the second time', async () => {
+    const files = readClickHouseMigrations();
+    expect(files.length).toBeGreaterThan(0);
+    const first = await migrateClickHouse({ url: stack.CLICKHOUSE_URL, database });
+    expect(first.map((m) => m.version)).toEqual(files.map((m) => m.version));
+    const afterFirst = await schemaSnapshot();
+    expect(afterFirst).toContain('"events"');
+
+    const second = await migrateClickHouse({ url: stack.CLICKHOUSE_URL, database });
+    expect(second).toEqual([]);
+    expect(await schemaSnapshot()).toBe(afterFirst);
+    const recorded = await admin.query({ query: `SELECT count() AS n FROM ${database}.schema_migrations`, format: 'JSONEachRow' });
+    expect(Number((await recorded.json<{ n: string }>())[0]?.n)).toBe(files.length);
+  });
+
+  it('reports which server version the migrations were checked against', async () => {
+    const result = await admin.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
+    const version = (await result.json<{ v: string }>())[0]?.v ?? '';
+    // CI installs Debian's 18.16 server, the oldest version the schema must run on.
+    console.log(`ClickHouse migrations checked against ${version}`);
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('splits statements on semicolons at line ends and drops comment lines', () => {
+    expect(splitStatements("-- note; not a statement\nCREATE TABLE a (x String);\nINSERT INTO a VALUES ('a;b');\n")).toEqual(['CREATE TABLE a (x String)', "INSERT INTO a VALUES ('a;b')"]);
+  });
+});
+
+describe('D1 migrations', () => {
+  const persistTo = mkdtempSync(join(tmpdir(), 'monfri-d1-'));
+  afterAll(() => rmSync(persistTo, { recursive: true, force: true }));
+
+  it('apply with wrangler once, and find nothing to apply the second time', () => {
+    applyD1Migrations(persistTo);
+    const again = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'd1', 'migrations', 'list', 'DB', '--local', '--persist-to', persistTo], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, CI: 'true' },
+    });
+    expect(again.status).toBe(0);
+    expect(again.stdout).toMatch(/No migrations to apply/i);
+    expect(() => applyD1Migrations(persistTo)).not.toThrow();
+  });
+});

@@ -1,11 +1,23 @@
 /**
  * `npm test`: brings up the real services (ClickHouse, Redis, Upstash REST stand-in),
  * points the test projects at them through env, runs Vitest, and stops what it started.
- * Extra arguments go to Vitest (e.g. `npm test -- test/workers/admin.test.ts`).
+ * Extra arguments go to Vitest (e.g. `npm test -- test/workers/admin.test.ts`) and skip
+ * the typecheck that a full run starts with.
  */
-import { spawn } from 'node:child_process';
-import { freePort, REPO_ROOT, StepError } from './process';
+import { spawn, spawnSync } from 'node:child_process';
+import { buildAssets } from './build';
+import { freePort, logStep, REPO_ROOT, StepError } from './process';
 import { startStack } from './stack';
+
+const focused = process.argv.length > 2;
+if (!focused) {
+  // The full run also type-checks every project (workers, node, browser code).
+  logStep('typecheck');
+  const typecheck = spawnSync('npm', ['run', '--silent', 'typecheck'], { cwd: REPO_ROOT, stdio: 'inherit' });
+  if (typecheck.status !== 0) process.exit(typecheck.status ?? 1);
+}
+logStep('building assets (SDK, demo page, dashboard)');
+await buildAssets();
 
 const stack = await startStack({ database: process.env.MONFRI_TEST_DATABASE ?? 'monfri_test', upstashPort: await freePort() }).catch((error: unknown) => {
   if (error instanceof StepError) console.error(`\n✗ ${error.message}\n  fix: ${error.fix}`);

@@ -1,5 +1,15 @@
+export interface TestStackEnv {
+  [name: string]: string;
+  CLICKHOUSE_URL: string;
+  CLICKHOUSE_USER: string;
+  CLICKHOUSE_PASSWORD: string;
+  CLICKHOUSE_DATABASE: string;
+  UPSTASH_REDIS_REST_URL: string;
+  UPSTASH_REDIS_REST_TOKEN: string;
+}
+
 /** The service addresses `npm test` (dev/test.ts) passes to the test projects. */
-export function testStackEnv(): Record<string, string> {
+export function testStackEnv(): TestStackEnv {
   const get = (name: string, fallback: string): string => process.env[`MONFRI_TEST_${name}`] ?? fallback;
   return {
     CLICKHOUSE_URL: get('CLICKHOUSE_URL', 'http://127.0.0.1:18123'),

@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { ZodError } from 'zod';
 import { adminRoutes } from './admin/routes';
 import { KeyStore } from './auth/key-store';
+import { collectRoutes } from './collect/routes';
 import type { AppEnv } from './context';
 import { ApiError, errorBody } from './errors';
 import { healthRoutes } from './health/routes';
@@ -17,6 +18,7 @@ export function createApp(keyStore = new KeyStore()): Hono<AppEnv> {
     c.header('x-request-id', c.var.requestId);
   });
 
+  app.route('/v1', collectRoutes);
   app.route('/health', healthRoutes);
   app.route('/admin', adminRoutes);
 

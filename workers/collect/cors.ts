@@ -1,0 +1,43 @@
+/**
+ * CORS for the collect routes. A preflight cannot know the write key (it travels in the
+ * body or in the Authorization header the preflight does not carry), so preflights are
+ * answered for any origin and the real request enforces the key's allowed origins.
+ */
+import type { Context } from 'hono';
+import type { AppEnv } from '../context';
+
+const ALLOWED_METHODS = 'POST, OPTIONS';
+const DEFAULT_ALLOWED_HEADERS = 'content-type, authorization';
+const EXPOSED_HEADERS = 'x-request-id, retry-after';
+const PREFLIGHT_MAX_AGE_SECONDS = '86400';
+
+export function preflight(c: Context<AppEnv>): Response {
+  const headers = new Headers({
+    'access-control-allow-origin': c.req.header('origin') ?? '*',
+    'access-control-allow-methods': ALLOWED_METHODS,
+    'access-control-allow-headers': c.req.header('access-control-request-headers') ?? DEFAULT_ALLOWED_HEADERS,
+    'access-control-max-age': PREFLIGHT_MAX_AGE_SECONDS,
+    vary: 'Origin, Access-Control-Request-Headers',
+  });
+  return new Response(null, { status: 204, headers });
+}
+
+/**
+ * Which origin the response may be read by: the caller's, unless its resolved key restricts
+ * origins and this one is not among them. `*` when there is no Origin (non-browser caller).
+ */
+export function allowedResponseOrigin(origin: string | null, allowedOrigins: readonly string[] | undefined): string | null {
+  if (origin === null) return '*';
+  if (allowedOrigins && allowedOrigins.length > 0 && !allowedOrigins.includes(origin)) return null;
+  return origin;
+}
+
+/** Runs after the route (or its error) produced a response; `c.var.apiKey` is set once the key resolved. */
+export async function corsHeaders(c: Context<AppEnv>, next: () => Promise<void>): Promise<void> {
+  await next();
+  const allowOrigin = allowedResponseOrigin(c.req.header('origin') ?? null, c.get('apiKey')?.allowedOrigins);
+  c.header('vary', 'Origin');
+  if (allowOrigin === null) return;
+  c.header('access-control-allow-origin', allowOrigin);
+  c.header('access-control-expose-headers', EXPOSED_HEADERS);
+}

@@ -1,0 +1,90 @@
+/**
+ * Hands accepted events on: the `events` Queue (must succeed before we answer 2xx) and the
+ * per-workspace Redis Stream mirror (best effort, after the response, never fails ingestion).
+ */
+import type { Redis } from '../../lib/redis';
+import { eventStreamKey, STREAM_EVENT_FIELD } from '../../lib/stream';
+import type { CollectedEvent } from '../../schema/event';
+import { REQUEST_REJECTIONS } from '../../schema/rejections';
+import { ApiError } from '../errors';
+import { utf8Length } from './validate';
+
+/** Cloudflare Queues: 100 messages and 256 KB per sendBatch, 128 KB per message; headroom for envelope overhead. */
+export const QUEUE_LIMITS = {
+  maxMessagesPerSend: 100,
+  maxBytesPerSend: 240 * 1024,
+  maxBytesPerMessage: 120 * 1024,
+  perMessageOverheadBytes: 128,
+} as const;
+
+export const QUEUE_RETRY_AFTER_SECONDS = 10;
+
+/** An event with its JSON, serialised once for sizing and reused by the stream mirror. */
+export interface SerializedEvent {
+  event: CollectedEvent;
+  json: string;
+  bytes: number;
+}
+
+export function serializeEvent(event: CollectedEvent): SerializedEvent {
+  const json = JSON.stringify(event);
+  return { event, json, bytes: utf8Length(json) };
+}
+
+/** Splits events into sendBatch calls that each stay within the message and byte limits, in order. */
+export function chunkForQueue(events: readonly SerializedEvent[]): SerializedEvent[][] {
+  const chunks: SerializedEvent[][] = [];
+  let current: SerializedEvent[] = [];
+  let currentBytes = 0;
+  for (const item of events) {
+    const size = item.bytes + QUEUE_LIMITS.perMessageOverheadBytes;
+    const full = current.length >= QUEUE_LIMITS.maxMessagesPerSend || currentBytes + size > QUEUE_LIMITS.maxBytesPerSend;
+    if (current.length > 0 && full) {
+      chunks.push(current);
+      current = [];
+      currentBytes = 0;
+    }
+    current.push(item);
+    currentBytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/**
+ * All or nothing from the client's view: if any chunk fails the request is answered 503
+ * and the client retries the whole batch. Chunks that did go through are then delivered
+ * twice; the consumer's per-workspace messageId dedup makes that invisible.
+ */
+export async function sendToQueue(queue: Queue, events: readonly SerializedEvent[]): Promise<void> {
+  try {
+    await Promise.all(chunkForQueue(events).map((chunk) => queue.sendBatch(chunk.map(({ event }) => ({ body: event, contentType: 'json' as const })))));
+  } catch (error) {
+    console.error(JSON.stringify({ level: 'error', step: 'queue_send', events: events.length, error: error instanceof Error ? error.message : String(error) }));
+    throw new ApiError(503, 'queue_unavailable', REQUEST_REJECTIONS.queue_unavailable, undefined, { 'Retry-After': String(QUEUE_RETRY_AFTER_SECONDS) });
+  }
+}
+
+export function streamMaxLen(env: Pick<Env, 'STREAM_MAXLEN'>): number {
+  const value = Number(env.STREAM_MAXLEN);
+  return Number.isFinite(value) && value > 0 ? Math.floor(value) : 100_000;
+}
+
+/**
+ * One pipelined request of XADDs, trimmed approximately (`MAXLEN ~`, cheap for Redis).
+ * Runs only for events the queue took, so the mirror never shows an event we answered 503 for.
+ * Failures are logged and swallowed: the queue, not the mirror, is the system of record.
+ */
+export async function mirrorToStream(redis: Redis, workspaceId: string, events: readonly SerializedEvent[], maxLen: number): Promise<void> {
+  if (events.length === 0) return;
+  try {
+    const pipeline = redis.pipeline();
+    const key = eventStreamKey(workspaceId);
+    for (const { json } of events) {
+      pipeline.xadd(key, '*', { [STREAM_EVENT_FIELD]: json }, { trim: { type: 'MAXLEN', threshold: maxLen, comparison: '~' } });
+    }
+    await pipeline.exec();
+  } catch (error) {
+    console.error(JSON.stringify({ level: 'warn', step: 'stream_mirror', workspaceId, events: events.length, error: error instanceof Error ? error.message : String(error) }));
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The collect pipeline for one request's events, as small named steps:
+ * validate -> normalise -> enrich -> bot-screen -> re-validate as CollectedEvent -> serialise.
+ * Pure apart from `crypto.randomUUID`: the route does the I/O (auth, queue, stream).
+ */
+import { collectedParsedEventSchema, LIMITS, type CollectedEvent, type EventType, type IncomingEvent, type JsonObject } from '../../schema/event';
+import type { EventRejection } from '../../schema/rejections';
+import type { Sender } from './authenticate';
+import { createBotScreen, type BotScreen } from './bot-screen';
+import { geoFrom, libraryFrom, resolveIp, resolveUserAgent, scrubContext, type RequestFacts } from './enrich';
+import { serializeEvent, type SerializedEvent } from './handoff';
+import { assignMessageId, correctTimes, sessionIdFrom } from './normalize';
+import { clientMessageId, refuse, validateEvent, type BatchDefaults, type Refusal } from './validate';
+
+export interface IngestInput {
+  events: readonly unknown[];
+  defaults: BatchDefaults;
+  /** Set on single-event routes (`/v1/track` ...), where the route names the type. */
+  routeType: EventType | null;
+  sender: Sender;
+  facts: RequestFacts;
+  receivedAt: number;
+}
+
+export interface IngestResult {
+  accepted: SerializedEvent[];
+  rejected: EventRejection[];
+}
+
+function eventName(event: IncomingEvent): string | null {
+  if (event.type === 'track') return event.event;
+  if (event.type === 'page' || event.type === 'screen') return event.name ?? null;
+  return null;
+}
+
+/** Page/screen `category` has no column of its own; it is kept as a property unless one is set. */
+function propertiesOf(event: IncomingEvent): JsonObject {
+  if (event.type === 'track') return event.properties ?? {};
+  if (event.type === 'page' || event.type === 'screen') {
+    const properties = event.properties ?? {};
+    return event.category && properties.category === undefined ? { ...properties, category: event.category } : properties;
+  }
+  return {};
+}
+
+function traitsOf(event: IncomingEvent): JsonObject {
+  return event.type === 'identify' || event.type === 'group' ? (event.traits ?? {}) : {};
+}
+
+export function buildCollectedEvent(event: IncomingEvent, sender: Sender, facts: RequestFacts, receivedAt: number, screenBot: BotScreen = createBotScreen()): CollectedEvent {
+  const rawContext = event.context ?? {};
+  const anonymize = sender.key.workspace.anonymizeIp;
+  const userAgent = resolveUserAgent(sender.source, facts, rawContext);
+  return {
+    v: 1,
+    workspaceId: sender.key.workspace.id,
+    messageId: assignMessageId(event),
+    type: event.type,
+    event: eventName(event),
+    userId: event.userId ?? null,
+    anonymousId: event.anonymousId ?? null,
+    groupId: event.type === 'group' ? event.groupId : null,
+    previousId: event.type === 'alias' ? event.previousId : null,
+    properties: propertiesOf(event),
+    traits: traitsOf(event),
+    context: scrubContext(rawContext, anonymize),
+    integrations: event.integrations ?? {},
+    ...correctTimes(event, receivedAt),
+    receivedAt: new Date(receivedAt).toISOString(),
+    source: sender.source,
+    ip: resolveIp(sender.source, facts, rawContext, anonymize),
+    userAgent,
+    geo: geoFrom(facts.cf),
+    library: libraryFrom(rawContext),
+    sessionId: sessionIdFrom(rawContext),
+    bot: screenBot(rawContext, userAgent),
+  };
+}
+
+type Processed = { ok: true; item: SerializedEvent } | { ok: false; refusal: Refusal };
+
+export function processEvent(raw: unknown, input: Omit<IngestInput, 'events'>, screenBot: BotScreen): Processed {
+  const validated = validateEvent(raw, input.defaults, input.routeType);
+  if (!validated.ok) return validated;
+  const built = buildCollectedEvent(validated.event, input.sender, input.facts, input.receivedAt, screenBot);
+  // The queue contract is checked here, so a consumer never sees a message it must reject.
+  const checked = collectedParsedEventSchema.safeParse(built);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    const path = issue ? issue.path.map(String).join('.') : '';
+    return { ok: false, refusal: { code: 'invalid_field', message: `The event could not be normalised (${path}: ${issue?.message ?? 'invalid'}).`, path } };
+  }
+  const item = serializeEvent(checked.data);
+  // The per-event limit applies to the event as queued and stored, enrichment included;
+  // measuring the JSON we serialise anyway saves a second stringify per event.
+  if (item.bytes > LIMITS.maxEventBytes) return refuse('event_too_large', '', `(${LIMITS.maxEventBytes} bytes)`);
+  return { ok: true, item };
+}
+
+export function ingest(input: IngestInput): IngestResult {
+  const accepted: SerializedEvent[] = [];
+  const rejected: EventRejection[] = [];
+  const screenBot = createBotScreen();
+  input.events.forEach((raw, index) => {
+    const processed = processEvent(raw, input, screenBot);
+    if (processed.ok) accepted.push(processed.item);
+    else rejected.push({ index, messageId: clientMessageId(raw), ...processed.refusal });
+  });
+  return { accepted, rejected };
+}

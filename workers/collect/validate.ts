@@ -1,0 +1,111 @@
+/**
+ * One incoming event: merge the batch defaults, check nesting, validate with the event
+ * schema. Returns either the validated event or the reason it was refused. (The 32 KB limit
+ * is checked on the event as queued, once it is serialised: see ingest.ts.)
+ */
+import type { z } from 'zod';
+import { incomingParsedEventSchema, LIMITS, type EventType, type IncomingEvent, type JsonObject } from '../../schema/event';
+import { EVENT_REJECTIONS, type EventRejectionCode } from '../../schema/rejections';
+
+export interface Refusal {
+  code: EventRejectionCode;
+  message: string;
+  path: string;
+}
+
+export type Validated = { ok: true; event: IncomingEvent } | { ok: false; refusal: Refusal };
+
+/** Batch-level fields Segment merges into every event of the batch. */
+export interface BatchDefaults {
+  context?: JsonObject;
+  integrations?: JsonObject;
+  sentAt?: string;
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export function refuse(code: EventRejectionCode, path = '', detail?: string): { ok: false; refusal: Refusal } {
+  return { ok: false, refusal: { code, message: detail ? `${EVENT_REJECTIONS[code]} ${detail}` : EVENT_REJECTIONS[code], path } };
+}
+
+/** The client's own messageId, for reporting a refused event back to it. */
+export function clientMessageId(raw: unknown): string | null {
+  if (!isPlainObject(raw)) return null;
+  const id = raw.messageId;
+  return typeof id === 'string' && id.length <= LIMITS.maxMessageIdLength ? id : null;
+}
+
+/** Top-level merge: the event's own keys win, as in Segment's batch API. */
+function mergeDefault(own: unknown, fallback: JsonObject | undefined): unknown {
+  if (!fallback) return own;
+  if (own === undefined) return fallback;
+  return isPlainObject(own) ? { ...fallback, ...own } : own;
+}
+
+export function applyDefaults(raw: Record<string, unknown>, defaults: BatchDefaults, routeType: EventType | null): Record<string, unknown> {
+  const needsType = routeType !== null && raw.type === undefined;
+  const needsSentAt = defaults.sentAt !== undefined && raw.sentAt == null;
+  // The common case (a batch without defaults) needs no copy: validation never mutates its input.
+  if (!needsType && !needsSentAt && !defaults.context && !defaults.integrations) return raw;
+  const merged: Record<string, unknown> = { ...raw };
+  if (needsType) merged.type = routeType;
+  if (defaults.context) merged.context = mergeDefault(raw.context, defaults.context);
+  if (defaults.integrations) merged.integrations = mergeDefault(raw.integrations, defaults.integrations);
+  if (needsSentAt) merged.sentAt = defaults.sentAt;
+  return merged;
+}
+
+const ASCII_RUNS = /[\x00-\x7f]+/g;
+
+/** UTF-8 length of a string without encoding it; the native regex strips the ASCII runs first. */
+export function utf8Length(text: string): number {
+  const nonAscii = text.replace(ASCII_RUNS, '');
+  let bytes = text.length;
+  for (let i = 0; i < nonAscii.length; i++) {
+    const unit = nonAscii.charCodeAt(i);
+    // 2-byte chars add 1; 3-byte chars add 2; a surrogate pair (4 bytes) adds 1 per half.
+    bytes += unit < 0x800 || (unit >= 0xd800 && unit <= 0xdfff) ? 1 : 2;
+  }
+  return bytes;
+}
+
+/**
+ * True when objects/arrays nest deeper than `limit` (the event object itself is level 1).
+ * Stops at the first level past the limit, so hostile input cannot make it recurse deeply.
+ */
+export function exceedsDepth(value: unknown, limit: number, level = 1): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (level > limit) return true;
+  if (Array.isArray(value)) {
+    for (const child of value) if (exceedsDepth(child, limit, level + 1)) return true;
+    return false;
+  }
+  // for...in instead of Object.values: no array allocated per nested object.
+  const object = value as Record<string, unknown>;
+  for (const key in object) if (exceedsDepth(object[key], limit, level + 1)) return true;
+  return false;
+}
+
+function refusalFromIssue(issue: z.core.$ZodIssue, event: Record<string, unknown>): Validated {
+  const path = issue.path.map(String).join('.');
+  if (issue.path[0] === 'type') return refuse('unknown_type', 'type');
+  if (issue.code === 'custom' && issue.message.includes('userId or anonymousId')) return refuse('missing_identity', 'userId');
+  const topLevel = issue.path.length === 1 ? event[String(issue.path[0])] : null;
+  if (issue.path.length === 1 && topLevel === undefined) return refuse('missing_field', path, `(${path})`);
+  return refuse('invalid_field', path, `(${path}: ${issue.message})`);
+}
+
+export function validateEvent(raw: unknown, defaults: BatchDefaults, routeType: EventType | null): Validated {
+  if (!isPlainObject(raw)) return refuse('not_an_object');
+  if (routeType && raw.type !== undefined && raw.type !== routeType) {
+    return refuse('type_mismatch', 'type', `(route takes ${routeType}, event says ${String(raw.type)})`);
+  }
+  const merged = applyDefaults(raw, defaults, routeType);
+  if (exceedsDepth(merged, LIMITS.maxJsonDepth)) return refuse('too_deep', '', `(${LIMITS.maxJsonDepth} levels)`);
+  const parsed = incomingParsedEventSchema.safeParse(merged);
+  if (parsed.success) return { ok: true, event: parsed.data };
+  const firstIssue = parsed.error.issues[0];
+  return firstIssue ? refusalFromIssue(firstIssue, merged) : refuse('invalid_field');
+}

@@ -1,5 +1,21 @@
 /** Queue entry point: dispatches a batch to the consumer for its queue. */
-export async function handleQueueBatch(batch: MessageBatch<unknown>, _env: Env, _ctx: ExecutionContext): Promise<void> {
-  // Filled in by the consumer pipeline; until then messages are retried, never acknowledged unread.
-  batch.retryAll();
+import { EVENTS_DLQ, EVENTS_QUEUE, handleEventsDeadLetterBatch, WEBHOOKS_DLQ, WEBHOOKS_QUEUE } from './dead-letters';
+import { handleEventBatch } from './events/handler';
+import { handleWebhookBatch } from './webhooks';
+
+export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
+  switch (batch.queue) {
+    case EVENTS_QUEUE:
+      await handleEventBatch(batch, env, ctx);
+      return;
+    case EVENTS_DLQ:
+      return handleEventsDeadLetterBatch(batch, env);
+    case WEBHOOKS_QUEUE:
+    case WEBHOOKS_DLQ:
+      return handleWebhookBatch(batch, env);
+    default:
+      // A queue wired in wrangler.toml without a consumer here: keep the messages, say so loudly.
+      console.error(JSON.stringify({ level: 'error', msg: 'no_consumer_for_queue', queue: batch.queue }));
+      batch.retryAll({ delaySeconds: 300 });
+  }
 }

@@ -5,6 +5,7 @@ import { adminRoutes } from './admin/routes';
 import { KeyStore } from './auth/key-store';
 import { collectRoutes } from './collect/routes';
 import type { AppEnv } from './context';
+import { queryApiRoutes } from './api/routes';
 import { ApiError, errorBody } from './errors';
 import { healthRoutes } from './health/routes';
 
@@ -21,6 +22,7 @@ export function createApp(keyStore = new KeyStore()): Hono<AppEnv> {
   app.route('/v1', collectRoutes);
   app.route('/health', healthRoutes);
   app.route('/admin', adminRoutes);
+  app.route('/v1', queryApiRoutes);
 
   app.notFound(async (c) => {
     if (c.req.method === 'GET' || c.req.method === 'HEAD') {

@@ -5,6 +5,7 @@ import { requireAdmin } from '../auth/middleware';
 import type { AdminActor, AppEnv } from '../context';
 import { ApiError } from '../errors';
 import { parseJsonBody } from '../validation';
+import { deadLetterRoutes } from './dead-letters';
 import { createWorkspace, getKey, getWorkspace, issueKey, listKeys, listWorkspaces, revokeKey, rotateKey, setAllowedOrigins, updateWorkspace } from './control-plane';
 
 function assertOperator(actor: AdminActor): void {
@@ -87,4 +88,5 @@ export const adminRoutes = new Hono<AppEnv>()
     const updated = await setAllowedOrigins(c.env.DB, key.id, allowedOrigins);
     c.var.keyStore.forget();
     return c.json({ key: updated });
-  });
+  })
+  .route('/', deadLetterRoutes);

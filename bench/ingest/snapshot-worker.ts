@@ -1,0 +1,48 @@
+/**
+ * `wrangler dev` on a frozen copy of the Worker's sources. The benchmark runs for minutes
+ * while people edit the checkout; a normal `wrangler dev` reloads on every save, and a
+ * reload drops the local (in-memory) queue's backlog, which would wreck the numbers.
+ */
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { buildAssets } from '../../dev/build';
+import { freePort, REPO_ROOT, spawnLogged, stopChild, StepError, waitFor } from '../../dev/process';
+import type { RunningWorker } from '../../dev/wrangler-dev';
+
+/** Everything the Worker bundle may import; the rest (deps, data, tests, benchmarks) stays out. */
+const NOT_COPIED = new Set(['.git', '.data', '.wrangler', 'node_modules', 'dist', 'bench', 'test']);
+
+export async function startSnapshotWorker(vars: Record<string, string>): Promise<RunningWorker> {
+  if (!existsSync(join(REPO_ROOT, 'dist', 'public'))) await buildAssets();
+  const root = mkdtempSync(join(tmpdir(), 'monfri-bench-src-'));
+  const entries = readdirSync(REPO_ROOT).filter((entry) => !NOT_COPIED.has(entry));
+  for (const entry of [...entries, join('dist', 'public')]) cpSync(join(REPO_ROOT, entry), join(root, entry), { recursive: true });
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(root, 'node_modules'));
+  const persistTo = join(root, '.state');
+  const wrangler = join(REPO_ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
+  const env = { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false' };
+  const migrate = spawnSync(process.execPath, [wrangler, 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo], { cwd: root, encoding: 'utf8', env });
+  if (migrate.status !== 0) throw new StepError(`D1 migrations failed: ${migrate.stderr || migrate.stdout}`, 'check schema/d1/*.sql');
+  const envFile = join(root, 'dev.vars');
+  writeFileSync(envFile, Object.entries(vars).map(([name, value]) => `${name}=${JSON.stringify(value)}`).join('\n') + '\n', { mode: 0o600 });
+  const port = await freePort();
+  const child = spawnLogged(
+    'wrangler-bench',
+    process.execPath,
+    [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()), '--persist-to', persistTo, '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'warn'],
+    { cwd: root, env },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor('wrangler dev (bench snapshot)', async () => (await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) })).status > 0, 120_000, child);
+  return {
+    url,
+    port,
+    persistTo,
+    async stop() {
+      await stopChild(child, 5000);
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}

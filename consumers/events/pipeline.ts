@@ -1,0 +1,88 @@
+/**
+ * The event pipeline runner: runs the named steps in order over one queue batch, times
+ * each, and is the ONE place that turns outcomes into queue actions:
+ *   ok / drop   -> msg.ack()
+ *   retry       -> msg.retry({ delaySeconds: base * 2^(attempts-1), capped }); after the
+ *                  queue's max_retries, Cloudflare moves it to monfri-events-dlq
+ *   dead_letter -> stored in D1 dead_letters with its reason, then ack (a poison message
+ *                  is never retried forever); if D1 fails, retry instead (never lost)
+ * A step that throws retries every message still in flight.
+ */
+import { retryBaseSeconds, retryDelaySeconds } from '../backoff';
+import { EVENTS_QUEUE, storeDeadLetters } from '../dead-letters';
+import { afterInsertStep } from './steps/after-insert';
+import { buildRowsStep } from './steps/build-rows';
+import { dedupStep } from './steps/dedup';
+import { insertBatchStep } from './steps/insert-batch';
+import { parseStep } from './steps/parse';
+import { resolveIdentityStep } from './steps/resolve-identity';
+import { ok, retry, type BatchState, type PipelineDeps, type PipelineItem, type Step, type StepName } from './types';
+
+export const EVENT_PIPELINE: readonly Step[] = [parseStep, dedupStep, resolveIdentityStep, buildRowsStep, insertBatchStep, afterInsertStep()];
+
+export interface StepTiming {
+  step: StepName;
+  ms: number;
+  /** Items that entered the step / left it with a non-ok outcome. */
+  items: number;
+  stopped: number;
+  error?: string;
+}
+
+export interface PipelineResult {
+  items: PipelineItem[];
+  state: BatchState;
+  timings: StepTiming[];
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export async function runPipeline(messages: readonly Message<unknown>[], deps: PipelineDeps, steps: readonly Step[] = EVENT_PIPELINE): Promise<PipelineResult> {
+  const items: PipelineItem[] = messages.map((message) => ({ message, outcome: ok }));
+  const state: BatchState = { links: [], conflicts: [], stored: [], dropped: [], eventsInsertMs: null };
+  const timings: StepTiming[] = [];
+  for (const step of steps) {
+    const live = items.filter((item) => item.outcome.kind === 'ok');
+    const started = performance.now();
+    const timing: StepTiming = { step: step.name, ms: 0, items: live.length, stopped: 0 };
+    try {
+      const outcomes = await step.run({ items: live, state, deps });
+      for (const [item, outcome] of outcomes ?? []) {
+        if (outcome.kind === 'ok') continue;
+        item.outcome = outcome;
+        timing.stopped++;
+        if (outcome.kind === 'drop') state.dropped.push(item);
+      }
+    } catch (error) {
+      timing.error = errorText(error);
+      for (const item of live) item.outcome = retry(`${step.name}: ${timing.error}`);
+      timing.stopped = live.length;
+    }
+    timing.ms = performance.now() - started;
+    timings.push(timing);
+  }
+  return { items, state, timings };
+}
+
+/** Applies the outcomes to the queue messages (see the header for the rules). */
+export async function settleMessages(items: readonly PipelineItem[], env: Env): Promise<void> {
+  const base = retryBaseSeconds(env);
+  const poison = items.filter((item) => item.outcome.kind === 'dead_letter');
+  let poisonStored = true;
+  try {
+    await storeDeadLetters(
+      env.DB,
+      poison.map((item) => ({ queue: EVENTS_QUEUE, body: item.message.body, reason: item.outcome.kind === 'dead_letter' ? item.outcome.reason : 'dead_letter', attempts: item.message.attempts })),
+    );
+  } catch (error) {
+    poisonStored = false;
+    console.error(JSON.stringify({ level: 'error', msg: 'dead_letter_store_failed', error: errorText(error) }));
+  }
+  for (const item of items) {
+    const kind = item.outcome.kind;
+    if (kind === 'ok' || kind === 'drop' || (kind === 'dead_letter' && poisonStored)) item.message.ack();
+    else item.message.retry({ delaySeconds: retryDelaySeconds(item.message.attempts, base) });
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Step 6: after-insert fan-out. Runs only for a batch whose insert succeeded. Every hook is
+ * best effort: a failing hook is logged and never fails (or retries) the batch, because
+ * the events are already stored and a retry would only produce duplicates.
+ *
+ * Hook points for later issues (add an entry to AFTER_INSERT_HOOKS, nothing else changes):
+ * - usage: billable counts per workspace (exclude is_bot / plan_violation)
+ * - segments: durable-objects/segment enter/exit
+ * - webhooks: enqueue matching subscriptions on WEBHOOKS
+ * - schema_registry: record event names and property keys seen
+ */
+import { publishToLiveFeed } from '../../../durable-objects/live-feed-publish';
+import type { FeedItem, FeedStatus } from '../../../schema/feed';
+import type { BatchState, PipelineDeps, PipelineItem, Step } from '../types';
+
+export type AfterInsertHookName = 'live_feed' | 'usage' | 'segments' | 'webhooks' | 'schema_registry';
+
+export interface AfterInsertHook {
+  name: AfterInsertHookName;
+  run(deps: PipelineDeps, state: BatchState): Promise<void>;
+}
+
+function feedItem(item: PipelineItem, status: FeedStatus, reason: string | null): FeedItem | null {
+  const event = item.event;
+  if (!event) return null;
+  return {
+    workspaceId: event.workspaceId,
+    messageId: event.messageId,
+    type: event.type,
+    event: event.event,
+    personId: item.personId ?? null,
+    userId: event.userId,
+    anonymousId: event.anonymousId,
+    timestamp: event.timestamp,
+    receivedAt: event.receivedAt,
+    source: event.source,
+    status,
+    reason,
+    properties: event.properties,
+    traits: event.traits,
+    context: event.context,
+  };
+}
+
+export function feedItemsOf(state: BatchState): FeedItem[] {
+  const stored = state.stored.map((item) => (item.event?.bot.flagged ? feedItem(item, 'flagged', item.event.bot.reason ?? 'bot') : feedItem(item, 'stored', null)));
+  const dropped = state.dropped.map((item) => feedItem(item, 'dropped', item.outcome.kind === 'drop' ? item.outcome.reason : null));
+  return [...stored, ...dropped].filter((item): item is FeedItem => item !== null);
+}
+
+const liveFeedHook: AfterInsertHook = {
+  name: 'live_feed',
+  async run(deps, state) {
+    const byWorkspace = new Map<string, FeedItem[]>();
+    for (const item of feedItemsOf(state)) byWorkspace.set(item.workspaceId, [...(byWorkspace.get(item.workspaceId) ?? []), item]);
+    await Promise.all([...byWorkspace].map(([workspaceId, items]) => publishToLiveFeed(deps.env, workspaceId, items)));
+  },
+};
+
+export const AFTER_INSERT_HOOKS: readonly AfterInsertHook[] = [liveFeedHook];
+
+export function afterInsertStep(hooks: readonly AfterInsertHook[] = AFTER_INSERT_HOOKS): Step {
+  return {
+    name: 'after_insert',
+    async run({ state, deps }) {
+      const results = await Promise.allSettled(hooks.map((hook) => hook.run(deps, state)));
+      results.forEach((result, index) => {
+        if (result.status === 'rejected') {
+          console.warn(JSON.stringify({ level: 'warn', msg: 'after_insert_hook_failed', hook: hooks[index]?.name, error: String(result.reason) }));
+        }
+      });
+    },
+  };
+}

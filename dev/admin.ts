@@ -1,0 +1,172 @@
+/**
+ * `npm run admin -- <command>`: operator CLI for a running Monfri Worker. Talks HTTP to
+ * MONFRI_URL (default http://127.0.0.1:8787) with OPERATOR_TOKEN from the environment or,
+ * for local runs, from .data/dev.vars (written by `npm run dev`).
+ *
+ *   workspace create --name N [--plan starter|growth|scale]
+ *   workspace list
+ *   keys list --workspace W
+ *   keys create --workspace W --kind write|secret [--origins a,b] [--label L]
+ *   keys rotate KEYID [--grace SECONDS]
+ *   keys revoke KEYID
+ *   dlq list [--workspace W] [--all]
+ *   dlq replay [--workspace W]
+ *   replay --workspace W --from ISO --to ISO
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DATA_DIR } from './process';
+
+export class CliError extends Error {}
+
+export interface ParsedArgs {
+  words: string[];
+  flags: Map<string, string>;
+}
+
+/** `a b --name x --all` -> words [a, b], flags {name: x, all: 'true'}. */
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const words: string[] = [];
+  const flags = new Map<string, string>();
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index] ?? '';
+    if (!arg.startsWith('--')) {
+      words.push(arg);
+      continue;
+    }
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
+    const next = argv[index + 1];
+    if (inline !== undefined) flags.set(name ?? '', inline);
+    else if (next !== undefined && !next.startsWith('--')) {
+      flags.set(name ?? '', next);
+      index++;
+    } else flags.set(name ?? '', 'true');
+  }
+  return { words, flags };
+}
+
+/** Reads NAME="value" lines (values JSON-quoted, as dev/run.ts writes them). */
+export function readDevVars(path: string): Record<string, string> {
+  if (!existsSync(path)) return {};
+  const vars: Record<string, string> = {};
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const match = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (!match?.[1] || match[2] === undefined) continue;
+    const raw = match[2];
+    try {
+      const value: unknown = JSON.parse(raw);
+      vars[match[1]] = typeof value === 'string' ? value : raw;
+    } catch {
+      vars[match[1]] = raw;
+    }
+  }
+  return vars;
+}
+
+export interface CliConfig {
+  url: string;
+  token: string;
+}
+
+export function cliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const url = (env.MONFRI_URL ?? 'http://127.0.0.1:8787').replace(/\/$/, '');
+  const token = env.OPERATOR_TOKEN || readDevVars(join(DATA_DIR, 'dev.vars')).OPERATOR_TOKEN;
+  if (!token) throw new CliError('no operator token: set OPERATOR_TOKEN, or start `npm run dev` (it writes .data/dev.vars)');
+  return { url, token };
+}
+
+async function request(config: CliConfig, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(`${config.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${config.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new CliError(`cannot reach ${config.url} (${String(error)}); is the Worker running (npm run dev)? set MONFRI_URL otherwise`);
+  }
+  const text = await response.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // Non-JSON answers are shown as they are.
+  }
+  if (!response.ok) throw new CliError(`${method} ${path} -> ${response.status}: ${typeof json === 'string' ? json : JSON.stringify(json)}`);
+  return json;
+}
+
+function required(args: ParsedArgs, name: string): string {
+  const value = args.flags.get(name);
+  if (!value || value === 'true') throw new CliError(`--${name} is required`);
+  return value;
+}
+
+function positional(args: ParsedArgs, index: number, what: string): string {
+  const value = args.words[index];
+  if (!value) throw new CliError(`${what} is required`);
+  return value;
+}
+
+function isoDate(value: string, flag: string): string {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new CliError(`--${flag} must be an ISO-8601 date (got ${value})`);
+  return new Date(ms).toISOString();
+}
+
+const enc = encodeURIComponent;
+
+export async function runCommand(argv: readonly string[], config: CliConfig): Promise<unknown> {
+  const args = parseArgs(argv);
+  const command = args.words.slice(0, 2).join(' ');
+  const workspace = (): string => required(args, 'workspace');
+  switch (command) {
+    case 'workspace create':
+      return request(config, 'POST', '/admin/workspaces', { name: required(args, 'name'), ...(args.flags.has('plan') ? { plan: args.flags.get('plan') } : {}) });
+    case 'workspace list':
+      return request(config, 'GET', '/admin/workspaces');
+    case 'keys list':
+      return request(config, 'GET', `/admin/workspaces/${enc(workspace())}/keys`);
+    case 'keys create': {
+      const kind = required(args, 'kind');
+      if (kind !== 'write' && kind !== 'secret') throw new CliError('--kind must be write or secret');
+      const origins = args.flags.get('origins');
+      return request(config, 'POST', `/admin/workspaces/${enc(workspace())}/keys`, {
+        kind,
+        label: args.flags.get('label') ?? '',
+        allowedOrigins: origins ? origins.split(',').map((origin) => origin.trim()).filter(Boolean) : [],
+      });
+    }
+    case 'keys rotate': {
+      const grace = Number(args.flags.get('grace') ?? '0');
+      if (!Number.isInteger(grace) || grace < 0) throw new CliError('--grace must be a whole number of seconds');
+      return request(config, 'POST', `/admin/keys/${enc(positional(args, 2, 'KEYID'))}/rotate`, { graceSeconds: grace });
+    }
+    case 'keys revoke':
+      return request(config, 'POST', `/admin/keys/${enc(positional(args, 2, 'KEYID'))}/revoke`, {});
+    case 'dlq list': {
+      const params = new URLSearchParams({ pending: args.flags.has('all') ? 'false' : 'true' });
+      if (args.flags.has('workspace')) params.set('workspace', workspace());
+      return request(config, 'GET', `/admin/dead-letters?${params}`);
+    }
+    case 'dlq replay':
+      return request(config, 'POST', '/admin/dead-letters/replay', args.flags.has('workspace') ? { workspaceId: workspace() } : {});
+    default:
+      if (args.words[0] === 'replay') {
+        return request(config, 'POST', '/admin/replay', { workspaceId: workspace(), from: isoDate(required(args, 'from'), 'from'), to: isoDate(required(args, 'to'), 'to') });
+      }
+      throw new CliError(`unknown command: ${args.words.join(' ') || '(none)'}\nsee the header of dev/admin.ts for the commands`);
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  try {
+    const result = await runCommand(process.argv.slice(2), cliConfig());
+    console.log(JSON.stringify(result, null, 2));
+  } catch (error) {
+    console.error(`✗ ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(error instanceof CliError ? 2 : 1);
+  }
+}

@@ -1,0 +1,91 @@
+/** Helpers for the pipeline e2e tests: read the real ClickHouse from Node, poll, post batches, a cuttable TCP proxy. */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { z } from 'zod';
+import { createClickHouse } from '../../lib/clickhouse';
+import { countStoredQuery, queryRows, uint64 } from '../../lib/event-queries';
+import { testStackEnv } from '../support/stack-env';
+
+export function clickHouseClient() {
+  const stack = testStackEnv();
+  return createClickHouse(stack);
+}
+
+export async function selectRows<S extends z.ZodType>(query: string, schema: S): Promise<z.output<S>[]> {
+  const client = clickHouseClient();
+  try {
+    return await queryRows(client, query, schema);
+  } finally {
+    await client.close();
+  }
+}
+
+export async function storedCounts(workspaceId: string): Promise<{ events: number; rows: number }> {
+  const [row] = await selectRows(countStoredQuery(workspaceId), z.object({ events: uint64, rows: uint64 }));
+  return row ?? { events: 0, rows: 0 };
+}
+
+export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function postBatch(url: string, writeKey: string, batch: unknown[], extra: Record<string, unknown> = {}): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(`${url}/v1/batch`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ batch, ...extra }),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+/**
+ * A TCP proxy in front of the shared ClickHouse that a test can cut and restore, so the
+ * Worker sees "ClickHouse unreachable" without stopping the server other people use.
+ */
+export class CuttableProxy {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  constructor(
+    private readonly targetPort: number,
+    readonly port: number,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async open(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connect(this.targetPort, '127.0.0.1');
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+        socket.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+  }
+
+  /** Refuses new connections and kills the open ones (keep-alive included). */
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

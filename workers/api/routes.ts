@@ -1,0 +1,117 @@
+/**
+ * Query API (`GET /v1/events`, `/v1/stats`, `/v1/persons/:id`), secret keys only. Mounted
+ * at /v1 next to the collect routes, so auth is bound to these GET paths, not `/v1/*`.
+ * Bot-flagged events are excluded unless `?includeBots=true`. All SQL comes from
+ * lib/event-queries.ts; every count is exact under duplicates (see that module).
+ */
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { createClickHouse, type ClickHouseClient } from '../../lib/clickhouse';
+import {
+  conflictsOfPersonsQuery,
+  identifyTraitsQuery,
+  listEventsQuery,
+  queryRows,
+  statsByEventQuery,
+  uint64,
+  uniquePersonsQuery,
+  type EventFilters,
+  type PersonMatch,
+} from '../../lib/event-queries';
+import type { JsonObject } from '../../schema/event';
+import { requireKey } from '../auth/middleware';
+import type { AppEnv } from '../context';
+import { ApiError } from '../errors';
+import { eventRowSchema, eventView, jsonObjectOf } from './event-view';
+import { identityKeyOf, resolvePerson } from './persons';
+import { assertRange, decodeCursor, encodeCursor, eventsQuerySchema, parseQuery, personQuerySchema, propertyFilters, statsQuerySchema } from './query-params';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+async function withClickHouse<T>(env: Env, run: (client: ClickHouseClient) => Promise<T>): Promise<T> {
+  const client = createClickHouse(env, { timeoutMs: 15_000 });
+  try {
+    return await run(client);
+  } catch (error) {
+    if (error instanceof ApiError || error instanceof z.ZodError) throw error;
+    console.error(JSON.stringify({ level: 'error', msg: 'query_failed', error: String(error) }));
+    throw new ApiError(503, 'analytics_unavailable', 'The analytics store did not answer; try again shortly.', undefined, { 'retry-after': '5' });
+  } finally {
+    await client.close();
+  }
+}
+
+async function personMatchFor(client: ClickHouseClient, workspaceId: string, query: { personId?: string; userId?: string; anonymousId?: string }): Promise<PersonMatch | undefined> {
+  if (query.personId) return (await resolvePerson(client, workspaceId, identityKeyOf(query.personId))).match;
+  if (query.userId) return (await resolvePerson(client, workspaceId, identityKeyOf(query.userId, 'user'))).match;
+  if (query.anonymousId) return (await resolvePerson(client, workspaceId, identityKeyOf(query.anonymousId, 'anonymous'))).match;
+  return undefined;
+}
+
+function mergeTraits(rows: { traits: string }[]): JsonObject {
+  return rows.reduce<JsonObject>((merged, row) => ({ ...merged, ...jsonObjectOf(row.traits) }), {});
+}
+
+export const queryApiRoutes = new Hono<AppEnv>()
+  .on('GET', ['/events', '/stats', '/persons/:id'], requireKey(['secret']))
+  .get('/events', async (c) => {
+    const query = parseQuery(c.req.url, eventsQuerySchema);
+    const workspaceId = c.var.apiKey.workspace.id;
+    const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
+    return withClickHouse(c.env, async (client) => {
+      const filters: EventFilters = {
+        workspaceId,
+        event: query.event,
+        types: query.type ? [query.type] : undefined,
+        person: await personMatchFor(client, workspaceId, query),
+        fromMs: query.from,
+        toMs: query.to,
+        propertyEquals: propertyFilters(c.req.url),
+        includeBots: query.includeBots ?? false,
+      };
+      const rows = await queryRows(client, listEventsQuery(filters, query.limit, cursor), eventRowSchema);
+      const last = rows.at(-1);
+      return c.json({ events: rows.map(eventView), nextCursor: rows.length === query.limit && last ? encodeCursor(last.timestamp_ms, last.message_id) : null });
+    });
+  })
+  .get('/stats', async (c) => {
+    const query = parseQuery(c.req.url, statsQuerySchema);
+    const toMs = query.to ?? Date.now();
+    const fromMs = query.from ?? toMs - DAY_MS;
+    assertRange(fromMs, toMs);
+    const filters: EventFilters = { workspaceId: c.var.apiKey.workspace.id, event: query.event, fromMs, toMs, includeBots: query.includeBots ?? false };
+    return withClickHouse(c.env, async (client) => {
+      const [buckets, totals] = await Promise.all([
+        queryRows(client, statsByEventQuery(filters, query.interval), z.object({ bucket: uint64, type: z.string(), event: z.string(), events: uint64 })),
+        queryRows(client, uniquePersonsQuery(filters), z.object({ events: uint64, persons: uint64 })),
+      ]);
+      return c.json({
+        from: new Date(fromMs).toISOString(),
+        to: new Date(toMs).toISOString(),
+        interval: query.interval,
+        buckets: buckets.map((row) => ({ bucket: new Date(row.bucket * 1000).toISOString(), type: row.type, event: row.event || null, count: row.events })),
+        totals: { events: totals[0]?.events ?? 0, uniquePersons: totals[0]?.persons ?? 0 },
+      });
+    });
+  })
+  .get('/persons/:id', async (c) => {
+    const query = parseQuery(c.req.url, personQuerySchema);
+    const workspaceId = c.var.apiKey.workspace.id;
+    return withClickHouse(c.env, async (client) => {
+      const person = await resolvePerson(client, workspaceId, identityKeyOf(c.req.param('id')));
+      const filters: EventFilters = { workspaceId, person: person.match, includeBots: query.includeBots ?? false };
+      const [events, traitRows, conflicts] = await Promise.all([
+        queryRows(client, listEventsQuery(filters, query.limit), eventRowSchema),
+        queryRows(client, identifyTraitsQuery(filters), z.object({ traits: z.string(), timestamp_ms: uint64 })),
+        queryRows(client, conflictsOfPersonsQuery(workspaceId, person.match.personIds), z.object({ identity_key: z.string(), existing_person_id: z.string(), claimed_person_id: z.string(), message_id: z.string(), detected_at_ms: uint64 })),
+      ]);
+      if (events.length === 0 && person.identities.length <= 1 && traitRows.length === 0) {
+        throw new ApiError(404, 'person_not_found', 'No events or identities for this person.');
+      }
+      return c.json({
+        person: { id: person.personId, identities: person.identities, traits: mergeTraits(traitRows) },
+        conflicts: conflicts.map((row) => ({ identityKey: row.identity_key, existingPersonId: row.existing_person_id, claimedPersonId: row.claimed_person_id, messageId: row.message_id, detectedAt: new Date(row.detected_at_ms).toISOString() })),
+        events: events.map(eventView),
+      });
+    });
+  });

@@ -5,12 +5,15 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { buildSdk } from '../sdk/build';
 import { REPO_ROOT } from './process';
 
 export const PUBLIC_DIR = join(REPO_ROOT, 'dist', 'public');
 
 type Builder = (outDir: string) => Promise<void>;
-const builders: Builder[] = [];
+const builders: Builder[] = [
+  async (outDir) => void (await buildSdk(outDir)),
+];
 
 export async function buildAssets(): Promise<void> {
   mkdirSync(PUBLIC_DIR, { recursive: true });

@@ -8,6 +8,7 @@ import type { AppEnv } from './context';
 import { queryApiRoutes } from './api/routes';
 import { ApiError, errorBody } from './errors';
 import { healthRoutes } from './health/routes';
+import { sdkRoutes } from './sdk/routes';
 
 export function createApp(keyStore = new KeyStore()): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -23,6 +24,7 @@ export function createApp(keyStore = new KeyStore()): Hono<AppEnv> {
   app.route('/health', healthRoutes);
   app.route('/admin', adminRoutes);
   app.route('/v1', queryApiRoutes);
+  app.route('/sdk', sdkRoutes);
 
   app.notFound(async (c) => {
     if (c.req.method === 'GET' || c.req.method === 'HEAD') {

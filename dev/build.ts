@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildSdk } from '../sdk/build';
+import { buildDashboard } from './build-dashboard';
 import { REPO_ROOT } from './process';
 
 export const PUBLIC_DIR = join(REPO_ROOT, 'dist', 'public');
@@ -13,6 +14,7 @@ export const PUBLIC_DIR = join(REPO_ROOT, 'dist', 'public');
 type Builder = (outDir: string) => Promise<void>;
 const builders: Builder[] = [
   async (outDir) => void (await buildSdk(outDir)),
+  buildDashboard,
 ];
 
 export async function buildAssets(): Promise<void> {

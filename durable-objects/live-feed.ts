@@ -1,4 +1,352 @@
+/**
+ * One live-event room per workspace (WebSocket Hibernation API). The consumer calls
+ * `broadcast` after each ClickHouse insert; the room keeps the last RING_SIZE items in its
+ * own SQLite so a new page is never empty, and fans each batch out to the sockets whose
+ * filter matches. Everything between reading the batch and the last `send` is synchronous,
+ * so the input gate keeps concurrent batches in `seq` order on every socket.
+ */
 import { DurableObject } from 'cloudflare:workers';
+import { z } from 'zod';
+import { collectedEventSchema, type CollectedEvent } from '../schema/event';
+import { feedItemSchema, type FeedItem, type LiveFilter, type LiveItem, type LiveServerFrame } from '../schema/feed';
+import { createRedis } from '../lib/redis';
+import { eventStreamKey, STREAM_EVENT_FIELD } from '../lib/stream';
 
-/** One live-event room per workspace (WebSocket Hibernation API). */
-export class LiveFeed extends DurableObject<Env> {}
+export const RING_SIZE = 1000;
+export const DEFAULT_BACKFILL = 50;
+export const MAX_BACKFILL = 200;
+/**
+ * What a socket may have un-acknowledged before it is skipped. workerd exposes no
+ * `bufferedAmount`, so the client acks frames and the room counts bytes and frames in flight.
+ */
+export const MAX_UNACKED_BYTES = 1024 * 1024;
+export const MAX_UNACKED_FRAMES = 1000;
+/** Workspace id header the /v1/live route sets when it forwards an upgrade here. */
+export const WORKSPACE_HEADER = 'x-monfri-workspace';
+const TAG_ALL = 'all';
+/** Tags are capped at 256 characters; the full filter is re-checked from the attachment. */
+const TAG_VALUE_LENGTH = 200;
+
+interface SocketAttachment {
+  id: string;
+  filter: LiveFilter;
+}
+
+/** In-memory flow control; lost on hibernation, which only happens after the client went idle (so it has caught up). */
+interface SocketFlow {
+  /** Byte size of each sent, not yet acked frame, oldest first. */
+  unackedSizes: number[];
+  unackedBytes: number;
+  dropping: boolean;
+  dropped: number;
+}
+
+const attachmentSchema = z.object({
+  id: z.string(),
+  filter: z.object({ event: z.string().nullable(), person: z.string().nullable() }),
+});
+
+const clientFrameSchema = z.object({ type: z.literal('ack'), frames: z.number().int().min(1).max(10_000).optional() });
+
+const streamEntriesSchema = z.array(z.tuple([z.string(), z.array(z.string())]));
+
+export function eventTag(event: string): string {
+  return `e:${event.slice(0, TAG_VALUE_LENGTH)}`;
+}
+
+export function personTag(person: string): string {
+  return `p:${person.slice(0, TAG_VALUE_LENGTH)}`;
+}
+
+function tagForFilter(filter: LiveFilter): string {
+  if (filter.event !== null) return eventTag(filter.event);
+  if (filter.person !== null) return personTag(filter.person);
+  return TAG_ALL;
+}
+
+function personIdsOf(item: FeedItem): string[] {
+  return [...new Set([item.personId, item.userId, item.anonymousId].filter((id): id is string => id !== null))];
+}
+
+export function matchesFilter(item: FeedItem, filter: LiveFilter): boolean {
+  if (filter.event !== null && item.event !== filter.event) return false;
+  if (filter.person !== null && !personIdsOf(item).includes(filter.person)) return false;
+  return true;
+}
+
+/** The Redis Stream mirror holds accepted (not yet processed) events; shown as stored unless the edge flagged a bot. */
+export function feedItemFromCollected(event: CollectedEvent): FeedItem {
+  return {
+    workspaceId: event.workspaceId,
+    messageId: event.messageId,
+    type: event.type,
+    event: event.event,
+    personId: event.userId ?? event.anonymousId,
+    userId: event.userId,
+    anonymousId: event.anonymousId,
+    timestamp: event.timestamp,
+    receivedAt: event.receivedAt,
+    source: event.source,
+    status: event.bot.flagged ? 'flagged' : 'stored',
+    reason: event.bot.flagged ? (event.bot.reason ?? 'bot') : null,
+    properties: event.properties,
+    traits: event.traits,
+    context: event.context,
+  };
+}
+
+export function filterFromUrl(url: URL): LiveFilter {
+  const event = url.searchParams.get('event');
+  const person = url.searchParams.get('person');
+  return { event: event ? event : null, person: person ? person : null };
+}
+
+export function backfillLimitFromUrl(url: URL): number {
+  const requested = Number(url.searchParams.get('backfill') ?? DEFAULT_BACKFILL);
+  return Number.isInteger(requested) ? Math.min(MAX_BACKFILL, Math.max(0, requested)) : DEFAULT_BACKFILL;
+}
+
+export class LiveFeed extends DurableObject<Env> {
+  private readonly flows = new Map<string, SocketFlow>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec(
+      `CREATE TABLE IF NOT EXISTS feed_ring (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         event TEXT,
+         user_id TEXT,
+         anonymous_id TEXT,
+         person_id TEXT,
+         item TEXT NOT NULL
+       )`,
+    );
+    // Keep-alive pings are answered without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
+  }
+
+  /** RPC from the consumer: store the batch in the ring, then fan it out. Returns how many sockets got a frame. */
+  broadcast(items: FeedItem[]): { seqFrom: number | null; seqTo: number | null; delivered: number } {
+    if (items.length === 0) return { seqFrom: null, seqTo: null, delivered: 0 };
+    const live = this.appendToRing(items);
+    const perSocket = this.routeToSockets(live);
+    let delivered = 0;
+    for (const [socket, socketItems] of perSocket) if (this.sendEvents(socket, socketItems)) delivered++;
+    return { seqFrom: live[0]?.seq ?? null, seqTo: live[live.length - 1]?.seq ?? null, delivered };
+  }
+
+  /** Number of open sockets, for tests and health. */
+  connectionCount(): number {
+    return this.ctx.getWebSockets().length;
+  }
+
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return new Response('expected a WebSocket upgrade', { status: 426 });
+    const url = new URL(request.url);
+    const filter = filterFromUrl(url);
+    const limit = backfillLimitFromUrl(url);
+    let backfill = this.readRing(filter, limit);
+    const workspaceId = request.headers.get(WORKSPACE_HEADER);
+    if (backfill.length === 0 && limit > 0 && workspaceId) {
+      const mirrored = await this.readStreamMirror(workspaceId, filter, limit);
+      // A batch broadcast while Redis answered is in the ring now and must not be missed.
+      const ringNow = this.readRing(filter, limit);
+      backfill = ringNow.length > 0 ? ringNow : mirrored;
+    }
+
+    const { 0: client, 1: server } = new WebSocketPair();
+    const attachment: SocketAttachment = { id: crypto.randomUUID(), filter };
+    this.ctx.acceptWebSocket(server, [tagForFilter(filter)]);
+    server.serializeAttachment(attachment);
+    this.send(server, { type: 'hello', workspaceId: workspaceId ?? '', filter, serverTime: new Date().toISOString() });
+    this.send(server, { type: 'backfill', items: backfill });
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override webSocketMessage(socket: WebSocket, message: string | ArrayBuffer): void {
+    if (typeof message !== 'string') return;
+    const frame = clientFrameSchema.safeParse(parseJson(message));
+    if (!frame.success) return;
+    const attachment = this.attachmentOf(socket);
+    if (!attachment) return;
+    const flow = this.flowOf(attachment.id);
+    for (const size of flow.unackedSizes.splice(0, frame.data.frames ?? 1)) flow.unackedBytes -= size;
+    if (flow.dropping && flow.unackedBytes <= MAX_UNACKED_BYTES / 2 && flow.unackedSizes.length <= MAX_UNACKED_FRAMES / 2) {
+      this.send(socket, { type: 'resumed', dropped: flow.dropped });
+      flow.dropping = false;
+      flow.dropped = 0;
+    }
+  }
+
+  override webSocketClose(socket: WebSocket, code: number): void {
+    this.forget(socket);
+    try {
+      socket.close(code === 1005 || code === 1006 ? 1000 : code, 'closed');
+    } catch {
+      // Already closed by the other side.
+    }
+  }
+
+  override webSocketError(socket: WebSocket): void {
+    this.forget(socket);
+  }
+
+  private forget(socket: WebSocket): void {
+    const attachment = this.attachmentOf(socket);
+    if (attachment) this.flows.delete(attachment.id);
+  }
+
+  private attachmentOf(socket: WebSocket): SocketAttachment | null {
+    const parsed = attachmentSchema.safeParse(socket.deserializeAttachment());
+    return parsed.success ? parsed.data : null;
+  }
+
+  private flowOf(id: string): SocketFlow {
+    let flow = this.flows.get(id);
+    if (!flow) {
+      flow = { unackedSizes: [], unackedBytes: 0, dropping: false, dropped: 0 };
+      this.flows.set(id, flow);
+    }
+    return flow;
+  }
+
+  private appendToRing(items: FeedItem[]): LiveItem[] {
+    const sql = this.ctx.storage.sql;
+    const live = items.map((item) => {
+      const row = sql
+        .exec<{ seq: number }>(
+          'INSERT INTO feed_ring (event, user_id, anonymous_id, person_id, item) VALUES (?, ?, ?, ?, ?) RETURNING seq',
+          item.event,
+          item.userId,
+          item.anonymousId,
+          item.personId,
+          JSON.stringify(item),
+        )
+        .one();
+      return { ...item, seq: row.seq };
+    });
+    const lastSeq = live[live.length - 1]?.seq ?? 0;
+    sql.exec('DELETE FROM feed_ring WHERE seq <= ?', lastSeq - RING_SIZE);
+    return live;
+  }
+
+  private readRing(filter: LiveFilter, limit: number): LiveItem[] {
+    if (limit === 0) return [];
+    const rows = this.ctx.storage.sql
+      .exec<{ seq: number; item: string }>(
+        `SELECT seq, item FROM feed_ring
+          WHERE (?1 IS NULL OR event = ?1)
+            AND (?2 IS NULL OR user_id = ?2 OR anonymous_id = ?2 OR person_id = ?2)
+          ORDER BY seq DESC LIMIT ?3`,
+        filter.event,
+        filter.person,
+        limit,
+      )
+      .toArray();
+    const items: LiveItem[] = [];
+    for (const row of rows.reverse()) {
+      const parsed = feedItemSchema.safeParse(parseJson(row.item));
+      if (parsed.success) items.push({ ...parsed.data, seq: row.seq });
+    }
+    return items;
+  }
+
+  /** A room with an empty ring (new, or never published to) back-fills from the edge's Redis Stream mirror. */
+  private async readStreamMirror(workspaceId: string, filter: LiveFilter, limit: number): Promise<LiveItem[]> {
+    try {
+      const redis = createRedis(this.env);
+      // Read more than needed when filtered: most mirror entries will not match.
+      const count = filter.event === null && filter.person === null ? limit : MAX_BACKFILL * 5;
+      const raw: unknown = await redis.xrevrange(eventStreamKey(workspaceId), '+', '-', count);
+      const entries = streamEntriesSchema.safeParse(raw);
+      if (!entries.success) return [];
+      const items: LiveItem[] = [];
+      for (const [, fields] of entries.data) {
+        const item = feedItemFromStreamFields(fields, workspaceId);
+        if (item && matchesFilter(item, filter)) items.push({ ...item, seq: 0 });
+        if (items.length >= limit) break;
+      }
+      return items.reverse();
+    } catch (error) {
+      console.warn(JSON.stringify({ level: 'warn', message: 'live feed back-fill from Redis failed', error: String(error) }));
+      return [];
+    }
+  }
+
+  private routeToSockets(items: LiveItem[]): Map<WebSocket, LiveItem[]> {
+    const candidates = new Map<WebSocket, SocketAttachment>();
+    const addTag = (tag: string): void => {
+      for (const socket of this.ctx.getWebSockets(tag)) {
+        if (candidates.has(socket)) continue;
+        const attachment = this.attachmentOf(socket);
+        if (attachment) candidates.set(socket, attachment);
+      }
+    };
+    addTag(TAG_ALL);
+    for (const item of items) {
+      if (item.event !== null) addTag(eventTag(item.event));
+      for (const person of personIdsOf(item)) addTag(personTag(person));
+    }
+    const perSocket = new Map<WebSocket, LiveItem[]>();
+    for (const [socket, attachment] of candidates) {
+      const matching = items.filter((item) => matchesFilter(item, attachment.filter));
+      if (matching.length > 0) perSocket.set(socket, matching);
+    }
+    return perSocket;
+  }
+
+  /** Sends one `events` frame unless the socket is too far behind; then it gets one `dropped` notice instead. */
+  private sendEvents(socket: WebSocket, items: LiveItem[]): boolean {
+    const attachment = this.attachmentOf(socket);
+    if (!attachment) return false;
+    const flow = this.flowOf(attachment.id);
+    if (flow.dropping) {
+      flow.dropped += items.length;
+      return false;
+    }
+    const text = JSON.stringify({ type: 'events', items } satisfies LiveServerFrame);
+    // One frame always goes out (even a large one), so a caught-up client is never stuck.
+    const overBudget = flow.unackedSizes.length > 0 && (flow.unackedBytes + text.length > MAX_UNACKED_BYTES || flow.unackedSizes.length >= MAX_UNACKED_FRAMES);
+    if (overBudget) {
+      flow.dropping = true;
+      flow.dropped += items.length;
+      this.send(socket, { type: 'dropped', reason: 'slow_client' });
+      return false;
+    }
+    if (!this.sendText(socket, text)) return false;
+    flow.unackedSizes.push(text.length);
+    flow.unackedBytes += text.length;
+    return true;
+  }
+
+  private send(socket: WebSocket, frame: LiveServerFrame): boolean {
+    return this.sendText(socket, JSON.stringify(frame));
+  }
+
+  private sendText(socket: WebSocket, text: string): boolean {
+    try {
+      socket.send(text);
+      return true;
+    } catch {
+      // The socket is closing; its close handler cleans up.
+      return false;
+    }
+  }
+}
+
+function feedItemFromStreamFields(fields: string[], workspaceId: string): FeedItem | null {
+  const index = fields.indexOf(STREAM_EVENT_FIELD);
+  const value = index >= 0 && index % 2 === 0 ? fields[index + 1] : undefined;
+  if (value === undefined) return null;
+  const parsed = collectedEventSchema.safeParse(parseJson(value));
+  if (!parsed.success || parsed.data.workspaceId !== workspaceId) return null;
+  return feedItemFromCollected(parsed.data);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

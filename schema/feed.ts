@@ -1,5 +1,6 @@
 /** Messages of the live feed: what the consumer publishes and what the dashboard receives. */
-import type { EventSource, EventType, JsonObject } from './event';
+import { z } from 'zod';
+import { EVENT_SOURCES, EVENT_TYPES, jsonObjectSchema, type EventSource, type EventType, type JsonObject } from './event';
 
 /** stored: counted normally; flagged: stored but excluded (bot, plan violation); dropped: not stored (e.g. duplicate). */
 export type FeedStatus = 'stored' | 'flagged' | 'dropped';
@@ -21,3 +22,47 @@ export interface FeedItem {
   traits: JsonObject;
   context: JsonObject;
 }
+
+/** Validates feed items read back from storage (the live room's ring). */
+export const feedItemSchema = z.object({
+  workspaceId: z.string(),
+  messageId: z.string(),
+  type: z.enum(EVENT_TYPES),
+  event: z.string().nullable(),
+  personId: z.string().nullable(),
+  userId: z.string().nullable(),
+  anonymousId: z.string().nullable(),
+  timestamp: z.string(),
+  receivedAt: z.string(),
+  source: z.enum(EVENT_SOURCES),
+  status: z.enum(['stored', 'flagged', 'dropped']),
+  reason: z.string().nullable(),
+  properties: jsonObjectSchema,
+  traits: jsonObjectSchema,
+  context: jsonObjectSchema,
+}) satisfies z.ZodType<FeedItem>;
+
+/** A feed item as the room sends it: `seq` orders items within one workspace's room. */
+export interface LiveItem extends FeedItem {
+  seq: number;
+}
+
+/** Narrows a socket to one event name and/or one person (userId or anonymousId). */
+export interface LiveFilter {
+  event: string | null;
+  person: string | null;
+}
+
+/**
+ * Frames the room sends over the WebSocket. The client answers each `events` frame with
+ * `{"type":"ack"}` (or `{"type":"ack","frames":n}`); a client too far behind gets `dropped`
+ * instead of more frames, then `resumed` once it has caught up.
+ */
+export type LiveServerFrame =
+  | { type: 'hello'; workspaceId: string; filter: LiveFilter; serverTime: string }
+  | { type: 'backfill'; items: LiveItem[] }
+  | { type: 'events'; items: LiveItem[] }
+  | { type: 'dropped'; reason: 'slow_client' }
+  | { type: 'resumed'; dropped: number };
+
+export type LiveClientFrame = { type: 'ack'; frames?: number };

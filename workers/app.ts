@@ -4,10 +4,12 @@ import { ZodError } from 'zod';
 import { adminRoutes } from './admin/routes';
 import { KeyStore } from './auth/key-store';
 import { collectRoutes } from './collect/routes';
+import { dashboardSessionRoutes } from './auth/session';
 import type { AppEnv } from './context';
 import { queryApiRoutes } from './api/routes';
 import { ApiError, errorBody } from './errors';
 import { healthRoutes } from './health/routes';
+import { liveRoutes } from './live/routes';
 import { sdkRoutes } from './sdk/routes';
 
 export function createApp(keyStore = new KeyStore()): Hono<AppEnv> {
@@ -23,7 +25,9 @@ export function createApp(keyStore = new KeyStore()): Hono<AppEnv> {
   app.route('/v1', collectRoutes);
   app.route('/health', healthRoutes);
   app.route('/admin', adminRoutes);
+  app.route('/v1/live', liveRoutes);
   app.route('/v1', queryApiRoutes);
+  app.route('/dashboard', dashboardSessionRoutes);
   app.route('/sdk', sdkRoutes);
 
   app.notFound(async (c) => {

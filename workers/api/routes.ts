@@ -19,7 +19,7 @@ import {
   type PersonMatch,
 } from '../../lib/event-queries';
 import type { JsonObject } from '../../schema/event';
-import { requireKey } from '../auth/middleware';
+import { requireSecretKeyOrSession } from '../auth/session';
 import type { AppEnv } from '../context';
 import { ApiError } from '../errors';
 import { eventRowSchema, eventView, jsonObjectOf } from './event-view';
@@ -53,7 +53,7 @@ function mergeTraits(rows: { traits: string }[]): JsonObject {
 }
 
 export const queryApiRoutes = new Hono<AppEnv>()
-  .on('GET', ['/events', '/stats', '/persons/:id'], requireKey(['secret']))
+  .on('GET', ['/events', '/stats', '/persons/:id'], requireSecretKeyOrSession)
   .get('/events', async (c) => {
     const query = parseQuery(c.req.url, eventsQuerySchema);
     const workspaceId = c.var.apiKey.workspace.id;

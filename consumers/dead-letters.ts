@@ -9,6 +9,8 @@ export const EVENTS_QUEUE = 'monfri-events';
 export const EVENTS_DLQ = 'monfri-events-dlq';
 export const WEBHOOKS_QUEUE = 'monfri-webhooks';
 export const WEBHOOKS_DLQ = 'monfri-webhooks-dlq';
+/** The reason recorded for events the dead-letter queue delivers (retries used up, not refused). */
+export const RETRIES_EXHAUSTED = 'retries_exhausted';
 
 export interface DeadLetterInput {
   queue: string;
@@ -52,7 +54,7 @@ export async function storeDeadLetters(db: D1Database, letters: readonly DeadLet
  */
 export async function handleEventsDeadLetterBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   try {
-    await storeDeadLetters(env.DB, batch.messages.map((message) => ({ queue: EVENTS_QUEUE, body: message.body, reason: 'retries_exhausted', attempts: message.attempts })));
+    await storeDeadLetters(env.DB, batch.messages.map((message) => ({ queue: EVENTS_QUEUE, body: message.body, reason: RETRIES_EXHAUSTED, attempts: message.attempts })));
     batch.ackAll();
   } catch (error) {
     console.error(JSON.stringify({ level: 'error', msg: 'dead_letter_store_failed', queue: batch.queue, error: String(error) }));

@@ -84,13 +84,44 @@ const replayStreamBody = z.object({
 
 const streamEntries = z.array(z.tuple([z.string(), z.array(z.string())]));
 
-async function pendingDeadLetters(db: D1Database, workspaceId: string | undefined, limit: number, pendingOnly: boolean): Promise<z.output<typeof deadLetterRow>[]> {
-  const conditions = [pendingOnly ? 'replayed_at IS NULL' : '1 = 1', workspaceId ? 'workspace_id = ?1' : '?1 IS NULL'];
+export type DeadLetterRow = z.output<typeof deadLetterRow>;
+
+export interface DeadLetterFilter {
+  workspaceId?: string | undefined;
+  limit: number;
+  pendingOnly: boolean;
+  /** Only letters from this queue with this reason (the scheduled re-drive). */
+  queue?: string;
+  reason?: string;
+}
+
+export async function findDeadLetters(db: D1Database, filter: DeadLetterFilter): Promise<DeadLetterRow[]> {
+  const conditions = [
+    filter.pendingOnly ? 'replayed_at IS NULL' : '1 = 1',
+    filter.workspaceId ? 'workspace_id = ?1' : '?1 IS NULL',
+    filter.queue ? 'queue = ?2' : '?2 IS NULL',
+    filter.reason ? 'reason = ?3' : '?3 IS NULL',
+  ];
   const result = await db
-    .prepare(`SELECT id, queue, workspace_id, message_id, body, reason, attempts, created_at, replayed_at, replay_count FROM dead_letters WHERE ${conditions.join(' AND ')} ORDER BY created_at LIMIT ?2`)
-    .bind(workspaceId ?? null, limit)
+    .prepare(`SELECT id, queue, workspace_id, message_id, body, reason, attempts, created_at, replayed_at, replay_count FROM dead_letters WHERE ${conditions.join(' AND ')} ORDER BY created_at LIMIT ?4`)
+    .bind(filter.workspaceId ?? null, filter.queue ?? null, filter.reason ?? null, filter.limit)
     .all();
   return z.array(deadLetterRow).parse(result.results);
+}
+
+/** Re-sends dead letters to the queue they came from and marks them replayed; returns counts per queue. */
+export async function replayDeadLetters(env: Env, rows: readonly DeadLetterRow[]): Promise<Record<string, number>> {
+  const replayable = rows.filter((row): row is DeadLetterRow & { queue: ReplayableQueue } => REPLAYABLE_QUEUES.some((queue) => queue === row.queue));
+  const replayed: Record<string, number> = {};
+  for (const queue of REPLAYABLE_QUEUES) {
+    const forQueue = replayable.filter((row) => row.queue === queue);
+    if (forQueue.length === 0) continue;
+    replayed[queue] = await sendInBatches(queueBinding(env, queue), forQueue.map((row) => parsedBody(row.body)));
+    // Marked after sending: a crash in between only means a second, harmless (deduplicated) replay.
+    const mark = env.DB.prepare("UPDATE dead_letters SET replayed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), replay_count = replay_count + 1 WHERE id = ?");
+    await env.DB.batch(forQueue.map((row) => mark.bind(row.id)));
+  }
+  return replayed;
 }
 
 function parsedBody(text: string): unknown {
@@ -129,7 +160,7 @@ export const deadLetterRoutes = new Hono<AppEnv>()
     const query = listQuery.safeParse(Object.fromEntries(new URL(c.req.url).searchParams));
     if (!query.success) throw new ApiError(400, 'invalid_query', 'The query string is not valid.', query.error.issues);
     const workspaceId = workspaceScope(c.var.adminActor, query.data.workspace);
-    const rows = await pendingDeadLetters(c.env.DB, workspaceId, query.data.limit, query.data.pending === 'true');
+    const rows = await findDeadLetters(c.env.DB, { workspaceId, limit: query.data.limit, pendingOnly: query.data.pending === 'true' });
     return c.json({
       deadLetters: rows.map((row) => ({
         id: row.id,
@@ -148,18 +179,7 @@ export const deadLetterRoutes = new Hono<AppEnv>()
   .post('/dead-letters/replay', async (c) => {
     const input = await parseJsonBody(c.req.raw, replayDeadLettersBody);
     const workspaceId = workspaceScope(c.var.adminActor, input.workspaceId);
-    const rows = (await pendingDeadLetters(c.env.DB, workspaceId, input.limit, true)).filter((row): row is typeof row & { queue: ReplayableQueue } =>
-      REPLAYABLE_QUEUES.some((queue) => queue === row.queue),
-    );
-    const replayed: Record<string, number> = {};
-    for (const queue of REPLAYABLE_QUEUES) {
-      const forQueue = rows.filter((row) => row.queue === queue);
-      if (forQueue.length === 0) continue;
-      replayed[queue] = await sendInBatches(queueBinding(c.env, queue), forQueue.map((row) => parsedBody(row.body)));
-      // Marked after sending: a crash in between only means a second, harmless (deduplicated) replay.
-      const mark = c.env.DB.prepare("UPDATE dead_letters SET replayed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), replay_count = replay_count + 1 WHERE id = ?");
-      await c.env.DB.batch(forQueue.map((row) => mark.bind(row.id)));
-    }
+    const replayed = await replayDeadLetters(c.env, await findDeadLetters(c.env.DB, { workspaceId, limit: input.limit, pendingOnly: true }));
     return c.json({ replayed, total: Object.values(replayed).reduce((sum, count) => sum + count, 0) });
   })
   .post('/replay', async (c) => {

@@ -5,6 +5,7 @@ import { adminRoutes } from './admin/routes';
 import { KeyStore } from './auth/key-store';
 import { collectRoutes } from './collect/routes';
 import { dashboardSessionRoutes } from './auth/session';
+import { dashboardSecurityHeaders } from './dashboard/security-headers';
 import type { AppEnv } from './context';
 import { queryApiRoutes } from './api/routes';
 import { ApiError, errorBody } from './errors';
@@ -27,6 +28,8 @@ export function createApp(keyStore = new KeyStore()): Hono<AppEnv> {
   app.route('/admin', adminRoutes);
   app.route('/v1/live', liveRoutes);
   app.route('/v1', queryApiRoutes);
+  app.use('/dashboard', dashboardSecurityHeaders);
+  app.use('/dashboard/*', dashboardSecurityHeaders);
   app.route('/dashboard', dashboardSessionRoutes);
   app.route('/sdk', sdkRoutes);
 

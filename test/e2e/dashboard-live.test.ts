@@ -22,6 +22,7 @@ let page: Page;
 let workspace: Awaited<ReturnType<TestWorker['createWorkspace']>>;
 const runId = Date.now().toString(36);
 const foreignRequests: string[] = [];
+const cspViolations: string[] = [];
 const userId = `e2e-user-${runId}`;
 
 async function sendFromServer(type: 'track' | 'identify', body: Record<string, unknown>): Promise<void> {
@@ -53,7 +54,9 @@ beforeAll(async () => {
   });
   page.on('pageerror', (error) => console.error(`dashboard page error: ${error.message}`));
   page.on('console', (message) => {
-    if (message.type() === 'error') console.error(`dashboard console: ${message.text()}`);
+    if (message.type() !== 'error') return;
+    console.error(`dashboard console: ${message.text()}`);
+    if (message.text().includes('Content Security Policy')) cspViolations.push(message.text());
   });
 });
 
@@ -69,6 +72,10 @@ it('serves the dashboard as static assets with no external resources', async () 
   const html = await response.text();
   expect(html).toContain('./app.js');
   expect(html).not.toMatch(/https?:\/\//);
+  const csp = response.headers.get('content-security-policy') ?? '';
+  expect(csp).toContain("script-src 'self'");
+  expect(csp).toContain("frame-ancestors 'none'");
+  expect(response.headers.get('x-content-type-options')).toBe('nosniff');
   const css = await (await fetch(`${worker.url}/dashboard/app.css`)).text();
   expect(css).toContain('.uplot');
   expect(css).not.toMatch(/url\(\s*['"]?https?:/);
@@ -177,4 +184,6 @@ it('signs out: the cookie is gone and the API refuses the page', async () => {
   expect(status).toBe(401);
   // Nothing the dashboard loaded came from another host (no CDN, no fonts).
   expect(foreignRequests).toEqual([]);
+  // Every page ran under the dashboard's Content-Security-Policy without a violation.
+  expect(cspViolations).toEqual([]);
 });

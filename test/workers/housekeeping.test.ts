@@ -2,17 +2,8 @@ import { createExecutionContext, createScheduledController, waitOnExecutionConte
 import { describe, expect, it } from 'vitest';
 import worker from '../../workers/index';
 import { REPLAYED_RETENTION_DAYS, runHousekeeping } from '../../workers/scheduled/housekeeping';
-import { createTestWorkspace } from './support';
+import { createTestWorkspace, eventually } from './support';
 import { collected, deliver, env, storedCounts } from './pipeline-support';
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 async function letterState(messageId: string): Promise<{ replayed_at: string | null; replay_count: number } | null> {
   return env.DB.prepare('SELECT replayed_at, replay_count FROM dead_letters WHERE message_id = ?').bind(messageId).first();

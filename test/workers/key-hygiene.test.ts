@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { createRedis } from '../../lib/redis';
 import { sql } from '../../lib/sql';
 import { eventStreamKey } from '../../lib/stream';
-import { basic, bearer, call, createTestWorkspace, env, OPERATOR } from './support';
+import { basic, bearer, call, createTestWorkspace, env, eventually, OPERATOR } from './support';
 import { selectRows, storedCounts } from './pipeline-support';
 
 const CONSOLE_METHODS = ['log', 'info', 'warn', 'error', 'debug'] as const;
@@ -37,15 +37,6 @@ beforeEach(() => {
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('key hygiene', () => {
   it('no key used on any path shows up in logs, D1, the stream mirror or ClickHouse', async () => {

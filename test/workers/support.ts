@@ -36,4 +36,14 @@ export async function createTestWorkspace(name = 'test workspace', extra: Record
   return { workspaceId: body.workspace.id, writeKey: body.writeKey, secretKey: body.secretKey, keyIds: { write: idOf('write'), secret: idOf('secret') } };
 }
 
+/** Polls `read` until `done` says so or the time is up; returns the last value either way. */
+export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 export { env };

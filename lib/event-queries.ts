@@ -127,12 +127,12 @@ ORDER BY timestamp_ms DESC, message_id DESC
 LIMIT ${limit}`;
 }
 
-export const STATS_INTERVALS = ['hour', 'day'] as const;
+export const STATS_INTERVALS = ['minute', 'hour', 'day'] as const;
 export type StatsInterval = (typeof STATS_INTERVALS)[number];
-const BUCKET_FUNCTIONS = ['toStartOfHour', 'toStartOfDay'] as const;
+const BUCKET_FUNCTIONS = { minute: 'toStartOfMinute', hour: 'toStartOfHour', day: 'toStartOfDay' } as const satisfies Record<StatsInterval, string>;
 
 function bucketFunction(interval: StatsInterval): string {
-  return identifier(interval === 'hour' ? 'toStartOfHour' : 'toStartOfDay', BUCKET_FUNCTIONS);
+  return identifier(BUCKET_FUNCTIONS[interval], Object.values(BUCKET_FUNCTIONS));
 }
 
 /** Event counts per bucket and event name; duplicates never count twice (uniqExact of message_id). */

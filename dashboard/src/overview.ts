@@ -1,7 +1,6 @@
 /**
- * Overview for a range: events per minute (last hour, counted from /v1/events) or per
- * hour/day (from /v1/stats), top events and unique persons. Bot-flagged events are
- * excluded, as in every count the API returns.
+ * Overview for a range: events per minute, hour or day (all from /v1/stats), top events
+ * and unique persons. Bot-flagged events are excluded, as in every count the API returns.
  */
 import uPlot from 'uplot';
 import { api, ApiFailure } from './api';
@@ -64,18 +63,6 @@ async function loadFromStats(range: Range, fromMs: number, toMs: number): Promis
   };
 }
 
-/** /v1/stats buckets by hour at the finest; the last hour is counted per minute from the newest events. */
-async function loadPerMinute(fromMs: number, toMs: number): Promise<OverviewData & { truncated: boolean }> {
-  const [eventsBody, stats] = await Promise.all([api(`/v1/events?from=${fromMs}&to=${toMs}&limit=1000`), loadFromStats({ id: '1h', label: '', ms: HOUR, bucket: 'hour' }, fromMs, toMs)]);
-  const events = isRecord(eventsBody) && Array.isArray(eventsBody.events) ? eventsBody.events.filter(isRecord) : [];
-  const perMinute = new Map<number, number>();
-  for (const event of events) {
-    const at = numberOr(event.timestampMs, Date.parse(stringOr(event.timestamp, '')));
-    if (Number.isFinite(at)) addTo(perMinute, Math.floor(at / MINUTE) * MINUTE, 1);
-  }
-  return { ...stats, series: zeroFilled(perMinute, fromMs, toMs, MINUTE), truncated: events.length >= 1000 };
-}
-
 function drawChart(target: HTMLElement, data: OverviewData, range: Range): uPlot {
   const xs = data.series.map((point) => point.at / 1000);
   const ys = data.series.map((point) => point.count);
@@ -114,7 +101,7 @@ export function mountOverview(container: HTMLElement): () => void {
     const toMs = Date.now();
     const fromMs = toMs - current.ms;
     try {
-      const data = current.bucket === 'minute' ? await loadPerMinute(fromMs, toMs) : await loadFromStats(current, fromMs, toMs);
+      const data = await loadFromStats(current, fromMs, toMs);
       chart?.destroy();
       clear(chartBox);
       chartTitle.textContent = `Events per ${current.bucket}`;
@@ -135,7 +122,7 @@ export function mountOverview(container: HTMLElement): () => void {
         top.append(h('li', {}, h('span', { class: 'name' }, entry.name), bar, h('span', { class: 'count' }, formatNumber(entry.count))));
       }
       if (data.topEvents.length === 0) top.append(h('li', { class: 'muted' }, 'No events in this range.'));
-      message.textContent = 'truncated' in data && data.truncated === true ? 'Per-minute counts use the newest 1,000 events of the hour.' : `Updated ${new Date().toLocaleTimeString()}. Bot-flagged events are not counted.`;
+      message.textContent = `Updated ${new Date().toLocaleTimeString()}. Bot-flagged events are not counted.`;
     } catch (error) {
       message.textContent = error instanceof ApiFailure ? `Could not load stats: ${error.message} (${error.code})` : 'Could not load stats.';
     }

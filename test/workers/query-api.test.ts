@@ -38,7 +38,8 @@ describe('query API auth', () => {
       ['/v1/events?from=yesterday', 'invalid_query'],
       ['/v1/events?limit=0', 'invalid_query'],
       ['/v1/events?cursor=%27%3B%20DROP', 'invalid_cursor'],
-      ['/v1/stats?interval=minute', 'invalid_query'],
+      ['/v1/stats?interval=second', 'invalid_query'],
+      ['/v1/stats?interval=minute&from=2026-01-01T00:00:00Z&to=2026-01-09T00:00:00Z', 'range_too_large'],
       ['/v1/stats?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', 'invalid_range'],
       ['/v1/events?property.=x', 'invalid_query'],
     ] as const) {

@@ -1,5 +1,6 @@
 /** Query-string parsing for the query API: every bad value is a 400 with a machine-readable reason. */
 import { z } from 'zod';
+import { STATS_INTERVALS, type StatsInterval } from '../../lib/event-queries';
 import { LIMITS } from '../../schema/event';
 import { ApiError } from '../errors';
 
@@ -57,7 +58,7 @@ export const statsQuerySchema = z.object({
   event: z.string().min(1).max(LIMITS.maxEventNameLength).optional(),
   from: instant.optional(),
   to: instant.optional(),
-  interval: z.enum(['hour', 'day']).default('hour'),
+  interval: z.enum(STATS_INTERVALS).default('hour'),
   includeBots: booleanFlag.optional(),
 });
 
@@ -87,4 +88,14 @@ export const MAX_RANGE_MS = 366 * 24 * 60 * 60 * 1000;
 export function assertRange(fromMs: number, toMs: number): void {
   if (toMs <= fromMs) throw new ApiError(400, 'invalid_range', '`to` must be after `from`.');
   if (toMs - fromMs > MAX_RANGE_MS) throw new ApiError(400, 'range_too_large', 'The range may span at most 366 days.');
+}
+
+/** Per-minute buckets are for recent activity; a week of them is already 10,080 points per event. */
+export const MAX_MINUTE_RANGE_MS = 7 * 24 * 60 * 60 * 1000;
+
+export function assertStatsRange(fromMs: number, toMs: number, interval: StatsInterval): void {
+  assertRange(fromMs, toMs);
+  if (interval === 'minute' && toMs - fromMs > MAX_MINUTE_RANGE_MS) {
+    throw new ApiError(400, 'range_too_large', 'With interval=minute the range may span at most 7 days; use hour or day.');
+  }
 }

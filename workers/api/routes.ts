@@ -24,7 +24,7 @@ import type { AppEnv } from '../context';
 import { ApiError } from '../errors';
 import { eventRowSchema, eventView, jsonObjectOf } from './event-view';
 import { identityKeyOf, resolvePerson } from './persons';
-import { assertRange, decodeCursor, encodeCursor, eventsQuerySchema, parseQuery, personQuerySchema, propertyFilters, statsQuerySchema } from './query-params';
+import { assertStatsRange, decodeCursor, encodeCursor, eventsQuerySchema, parseQuery, personQuerySchema, propertyFilters, statsQuerySchema } from './query-params';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -78,7 +78,7 @@ export const queryApiRoutes = new Hono<AppEnv>()
     const query = parseQuery(c.req.url, statsQuerySchema);
     const toMs = query.to ?? Date.now();
     const fromMs = query.from ?? toMs - DAY_MS;
-    assertRange(fromMs, toMs);
+    assertStatsRange(fromMs, toMs, query.interval);
     const filters: EventFilters = { workspaceId: c.var.apiKey.workspace.id, event: query.event, fromMs, toMs, includeBots: query.includeBots ?? false };
     return withClickHouse(c.env, async (client) => {
       const [buckets, totals] = await Promise.all([

@@ -3,7 +3,7 @@ import { createRedis } from '../../lib/redis';
 import { eventStreamKey, STREAM_EVENT_FIELD } from '../../lib/stream';
 import { z } from 'zod';
 import { collectedEventSchema, EVENT_TYPES, type CollectedEvent, type EventType } from '../../schema/event';
-import { callCollect, RecordingQueue, trackEvent, type BatchAnswer, type ErrorAnswer } from './collect-support';
+import { callCollect, messageBytes, messageEvent, RecordingQueue, trackEvent, type BatchAnswer, type ErrorAnswer } from './collect-support';
 import { basic, bearer, call, createTestWorkspace, env, OPERATOR } from './support';
 
 afterEach(() => {
@@ -163,7 +163,8 @@ describe('batch routes', () => {
     expect((await response.json<BatchAnswer>()).accepted).toBe(250);
     for (const call of queue.calls) {
       expect(call.length).toBeLessThanOrEqual(100);
-      expect(new TextEncoder().encode(JSON.stringify(call.map((message) => message.body))).byteLength).toBeLessThan(256 * 1024);
+      expect(call.every((message) => message.contentType === 'text' && messageBytes(message) <= 128 * 1024)).toBe(true);
+      expect(call.reduce((sum, message) => sum + messageBytes(message), 0)).toBeLessThan(256 * 1024);
     }
     expect(queue.calls.length).toBeGreaterThan(3);
     expect(queue.events().map((event) => event.messageId)).toEqual(batch.map((event) => event.messageId));
@@ -382,7 +383,7 @@ describe('hand-off', () => {
     const sendBatch = vi.spyOn(env.EVENTS, 'sendBatch');
     const response = await call('/v1/batch', { method: 'POST', headers: basic(ws.secretKey), json: { batch: [trackEvent({ messageId: 'real-1' }), { type: 'nope' }, trackEvent({ messageId: 'real-3' })] } });
     expect(response.status).toBe(200);
-    const sent = sendBatch.mock.calls.flatMap(([messages]) => [...messages].map((message) => collectedEventSchema.parse(message.body)));
+    const sent = sendBatch.mock.calls.flatMap(([messages]) => [...messages].map(messageEvent));
     expect(sent.map((event) => event.messageId)).toEqual(['real-1', 'real-3']);
   });
 
@@ -413,5 +414,17 @@ describe('hand-off', () => {
     const { response, queue } = await callCollect('/v1/track', { headers: basic(ws.secretKey), json: trackEvent() }, { envOverrides: { UPSTASH_REDIS_REST_URL: 'http://127.0.0.1:1' } });
     expect(response.status).toBe(200);
     expect(queue.events()).toHaveLength(1);
+  });
+
+  it('a mirror refused by Upstash (bad token) is logged, and the answer is unchanged', async () => {
+    const ws = await createTestWorkspace();
+    const errors = vi.spyOn(console, 'error');
+    const { response, queue } = await callCollect('/v1/track', { headers: basic(ws.secretKey), json: trackEvent() }, { envOverrides: { UPSTASH_REDIS_REST_TOKEN: 'not-the-token' } });
+    expect(response.status).toBe(200);
+    expect(queue.events()).toHaveLength(1);
+    expect(errors.mock.calls.map(([line]) => String(line)).filter((line) => line.includes('"step":"stream_mirror"'))).toEqual([expect.stringContaining('Unauthorized')]);
+    // The log names the failure, not the events (no event JSON, no property values).
+    expect(errors.mock.calls.map(([line]) => String(line)).join('\n')).not.toContain('Order Completed');
+    expect(await createRedis(env).xlen(eventStreamKey(ws.workspaceId))).toBe(0);
   });
 });

@@ -1,7 +1,7 @@
 import { Analytics } from '@segment/analytics-node';
 import { exports } from 'cloudflare:workers';
 import { afterEach, expect, it, vi } from 'vitest';
-import { collectedEventSchema } from '../../schema/event';
+import { messageEvent } from './collect-support';
 import { createTestWorkspace, env } from './support';
 
 afterEach(() => {
@@ -33,7 +33,7 @@ it("Segment's official Node client works against /v1/batch by changing only its 
 
   expect(answers.length).toBeGreaterThan(0);
   expect(answers.every((status) => status === 200)).toBe(true);
-  const queued = sendBatch.mock.calls.flatMap(([messages]) => [...messages].map((message) => collectedEventSchema.parse(message.body)));
+  const queued = sendBatch.mock.calls.flatMap(([messages]) => [...messages].map(messageEvent));
   expect(queued.map((event) => event.type).sort()).toEqual(['alias', 'group', 'identify', 'page', 'screen', 'track']);
   expect(queued.every((event) => event.workspaceId === ws.workspaceId && event.source === 'server')).toBe(true);
   expect(queued.find((event) => event.type === 'track')).toMatchObject({ event: 'Order Completed', properties: { total: 99.5 }, library: { name: '@segment/analytics-node' } });

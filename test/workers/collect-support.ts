@@ -4,6 +4,26 @@ import { collectedEventSchema, type CollectedEvent } from '../../schema/event';
 import { createApp } from '../../workers/app';
 import { env } from './support';
 
+/** What a consumer receives for a sent message: `text` bodies stay strings, others round-trip through JSON. */
+function delivered(message: MessageSendRequest<unknown>): MessageSendRequest<unknown> {
+  if (message.contentType === 'text') {
+    if (typeof message.body !== 'string') throw new TypeError('A text message body must be a string.');
+    return message;
+  }
+  // Round-trip through JSON like the runtime's `json` content type, so nothing unserialisable slips through.
+  return { ...message, body: JSON.parse(JSON.stringify(message.body)) as unknown };
+}
+
+/** A sent message's body as the consumer's parse step reads it (text bodies are JSON). */
+export function messageEvent(message: MessageSendRequest<unknown>): CollectedEvent {
+  return collectedEventSchema.parse(typeof message.body === 'string' ? JSON.parse(message.body) : message.body);
+}
+
+/** The bytes a message body takes on the queue: UTF-8 text, or the JSON of an object. */
+export function messageBytes(message: MessageSendRequest<unknown>): number {
+  return new TextEncoder().encode(typeof message.body === 'string' ? message.body : JSON.stringify(message.body)).byteLength;
+}
+
 /** A Queue that keeps every sendBatch call (as the runtime would see it), or fails on demand. */
 export class RecordingQueue {
   readonly calls: MessageSendRequest<unknown>[][] = [];
@@ -15,13 +35,12 @@ export class RecordingQueue {
 
   async sendBatch(messages: Iterable<MessageSendRequest<unknown>>): Promise<void> {
     if (this.failWith) throw this.failWith;
-    // Round-trip through JSON like the runtime's `json` content type, so nothing unserialisable slips through.
-    this.calls.push([...messages].map((message) => ({ ...message, body: JSON.parse(JSON.stringify(message.body)) as unknown })));
+    this.calls.push([...messages].map(delivered));
   }
 
   /** Every delivered body, re-validated exactly as a consumer would. */
   events(): CollectedEvent[] {
-    return this.calls.flat().map((message) => collectedEventSchema.parse(message.body));
+    return this.calls.flat().map(messageEvent);
   }
 
   asQueue(): Queue {

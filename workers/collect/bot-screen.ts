@@ -20,21 +20,29 @@ export function automationSignals(context: JsonObject): string[] {
 export type BotScreen = (context: JsonObject, userAgent: string | null) => CollectedEvent['bot'];
 
 /**
- * One screen per request: the events of a browser batch share one user agent, so its isbot
- * verdict (a large regex) is computed once. `userAgent` is the end user's as resolved by
- * enrichment: for server events only a forwarded `context.userAgent`, never the server's own
- * request UA (a backend's HTTP library would otherwise flag every server event as a bot).
+ * isbot is a pure function of the user agent and a large regex (~3 µs a call), so verdicts
+ * are kept per isolate: a browser batch shares one user agent and a busy isolate sees the
+ * same few again and again. Bounded; cleared when full rather than tracking recency.
+ */
+const MAX_CACHED_VERDICTS = 1024;
+const verdicts = new Map<string, boolean>();
+
+function isBotUserAgent(userAgent: string): boolean {
+  let verdict = verdicts.get(userAgent);
+  if (verdict === undefined) {
+    verdict = isbot(userAgent);
+    if (verdicts.size >= MAX_CACHED_VERDICTS) verdicts.clear();
+    verdicts.set(userAgent, verdict);
+  }
+  return verdict;
+}
+
+/**
+ * `userAgent` is the end user's as resolved by enrichment: for server events only a
+ * forwarded `context.userAgent`, never the server's own request UA (a backend's HTTP
+ * library would otherwise flag every server event as a bot).
  */
 export function createBotScreen(): BotScreen {
-  const verdicts = new Map<string, boolean>();
-  const isBotUserAgent = (userAgent: string): boolean => {
-    let verdict = verdicts.get(userAgent);
-    if (verdict === undefined) {
-      verdict = isbot(userAgent);
-      if (verdicts.size < 256) verdicts.set(userAgent, verdict);
-    }
-    return verdict;
-  };
   return (context, userAgent) => {
     const signals = automationSignals(context);
     if (signals.length > 0) return { flagged: true, reason: `sdk_automation:${signals.join(',')}` };

@@ -32,12 +32,27 @@ export function allowedResponseOrigin(origin: string | null, allowedOrigins: rea
   return origin;
 }
 
+/**
+ * Sets headers on the finished response in place. Hono's `c.header()` after the route copies
+ * the whole Response on every call; collect responses are built by the app (`c.json`,
+ * `new Response`), so their headers are mutable. Only a fetched Response has immutable ones.
+ */
+function setResponseHeaders(c: Context<AppEnv>, entries: readonly (readonly [string, string])[]): void {
+  try {
+    for (const [name, value] of entries) c.res.headers.set(name, value);
+  } catch {
+    for (const [name, value] of entries) c.header(name, value);
+  }
+}
+
 /** Runs after the route (or its error) produced a response; `c.var.apiKey` is set once the key resolved. */
 export async function corsHeaders(c: Context<AppEnv>, next: () => Promise<void>): Promise<void> {
   await next();
   const allowOrigin = allowedResponseOrigin(c.req.header('origin') ?? null, c.get('apiKey')?.allowedOrigins);
-  c.header('vary', 'Origin');
-  if (allowOrigin === null) return;
-  c.header('access-control-allow-origin', allowOrigin);
-  c.header('access-control-expose-headers', EXPOSED_HEADERS);
+  if (allowOrigin === null) return setResponseHeaders(c, [['vary', 'Origin']]);
+  setResponseHeaders(c, [
+    ['vary', 'Origin'],
+    ['access-control-allow-origin', allowOrigin],
+    ['access-control-expose-headers', EXPOSED_HEADERS],
+  ]);
 }

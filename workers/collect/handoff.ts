@@ -4,7 +4,7 @@
  */
 import type { Redis } from '../../lib/redis';
 import { eventStreamKey, STREAM_EVENT_FIELD } from '../../lib/stream';
-import type { CollectedEvent } from '../../schema/event';
+import { LIMITS, type CollectedEvent } from '../../schema/event';
 import { REQUEST_REJECTIONS } from '../../schema/rejections';
 import { ApiError } from '../errors';
 import { utf8Length } from './validate';
@@ -19,16 +19,24 @@ export const QUEUE_LIMITS = {
 
 export const QUEUE_RETRY_AFTER_SECONDS = 10;
 
-/** An event with its JSON, serialised once for sizing and reused by the stream mirror. */
+/** An event with its JSON, serialised once: sized, sent as the queue message, and mirrored to the stream. */
 export interface SerializedEvent {
   event: CollectedEvent;
   json: string;
   bytes: number;
 }
 
+/**
+ * Scratch space for sizing events: the native encoder counts UTF-8 bytes faster than a JS
+ * scan. It stops when the space runs out, which only happens past the per-event limit.
+ */
+const sizingEncoder = new TextEncoder();
+const sizingScratch = new Uint8Array(LIMITS.maxEventBytes + 4);
+
 export function serializeEvent(event: CollectedEvent): SerializedEvent {
   const json = JSON.stringify(event);
-  return { event, json, bytes: utf8Length(json) };
+  const { read, written } = sizingEncoder.encodeInto(json, sizingScratch);
+  return { event, json, bytes: read === json.length ? written : utf8Length(json) };
 }
 
 /** Splits events into sendBatch calls that each stay within the message and byte limits, in order. */
@@ -55,10 +63,13 @@ export function chunkForQueue(events: readonly SerializedEvent[]): SerializedEve
  * All or nothing from the client's view: if any chunk fails the request is answered 503
  * and the client retries the whole batch. Chunks that did go through are then delivered
  * twice; the consumer's per-workspace messageId dedup makes that invisible.
+ * Messages are the JSON text we already made (`text`): a `json` message would have the
+ * runtime serialise every event a second time. Its UTF-8 bytes are what `chunkForQueue`
+ * counted. The consumer's parse step reads text and object bodies alike.
  */
 export async function sendToQueue(queue: Queue, events: readonly SerializedEvent[]): Promise<void> {
   try {
-    await Promise.all(chunkForQueue(events).map((chunk) => queue.sendBatch(chunk.map(({ event }) => ({ body: event, contentType: 'json' as const })))));
+    await Promise.all(chunkForQueue(events).map((chunk) => queue.sendBatch(chunk.map(({ json }) => ({ body: json, contentType: 'text' as const })))));
   } catch (error) {
     console.error(JSON.stringify({ level: 'error', step: 'queue_send', events: events.length, error: error instanceof Error ? error.message : String(error) }));
     throw new ApiError(503, 'queue_unavailable', REQUEST_REJECTIONS.queue_unavailable, undefined, { 'Retry-After': String(QUEUE_RETRY_AFTER_SECONDS) });
@@ -71,9 +82,10 @@ export function streamMaxLen(env: Pick<Env, 'STREAM_MAXLEN'>): number {
 }
 
 /**
- * One pipelined request of XADDs, trimmed approximately (`MAXLEN ~`, cheap for Redis).
- * Runs only for events the queue took, so the mirror never shows an event we answered 503 for.
- * Failures are logged and swallowed: the queue, not the mirror, is the system of record.
+ * One pipelined request of XADDs through @upstash/redis, trimmed approximately (`MAXLEN ~`,
+ * cheap for Redis). Runs only for events the queue took, so the mirror never shows an event
+ * we answered 503 for. Failures are logged and swallowed: the queue, not the mirror, is the
+ * system of record.
  */
 export async function mirrorToStream(redis: Redis, workspaceId: string, events: readonly SerializedEvent[], maxLen: number): Promise<void> {
   if (events.length === 0) return;
@@ -85,6 +97,8 @@ export async function mirrorToStream(redis: Redis, workspaceId: string, events: 
     }
     await pipeline.exec();
   } catch (error) {
-    console.error(JSON.stringify({ level: 'warn', step: 'stream_mirror', workspaceId, events: events.length, error: error instanceof Error ? error.message : String(error) }));
+    // @upstash/redis quotes the whole command (every event) in its errors; keep the reason only.
+    const reason = (error instanceof Error ? error.message : String(error)).split(', command was:', 1)[0]?.slice(0, 300);
+    console.error(JSON.stringify({ level: 'warn', step: 'stream_mirror', workspaceId, events: events.length, error: reason }));
   }
 }

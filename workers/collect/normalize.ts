@@ -14,8 +14,10 @@ function millis(value: string | null | undefined): number | null {
   return Number.isFinite(parsed) ? parsed : null;
 }
 
-function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
+export interface TimeCorrector {
+  /** receivedAt as ISO-8601. */
+  receivedAt: string;
+  correct(event: Pick<IncomingEvent, 'timestamp' | 'originalTimestamp' | 'sentAt'>): EventTimes;
 }
 
 /**
@@ -25,21 +27,39 @@ function iso(ms: number | null): string | null {
  * imports). Out-of-bounds results are clamped to receivedAt rather than rejected: the event
  * did happen (we just received it), a broken device clock is not fixed by retrying, and the
  * client's value stays in `originalTimestamp` for audit.
+ * One corrector per request: parsing and formatting dates is most of the per-event build
+ * cost, so receivedAt is formatted once, and a `sentAt` shared by the batch (the SDK and
+ * analytics-node send one per batch) is parsed and formatted once.
  */
-export function correctTimes(event: Pick<IncomingEvent, 'timestamp' | 'originalTimestamp' | 'sentAt'>, receivedAt: number): EventTimes {
-  const sentAt = millis(event.sentAt);
-  const deviceTime = millis(event.originalTimestamp) ?? millis(event.timestamp);
-  let timestamp = receivedAt;
-  if (deviceTime !== null) timestamp = sentAt !== null ? receivedAt - (sentAt - deviceTime) : deviceTime;
-  let timestampAdjustment: EventTimes['timestampAdjustment'] = null;
-  if (timestamp > receivedAt + LIMITS.maxFutureSkewMs) {
-    timestamp = receivedAt;
-    timestampAdjustment = 'clamped_future';
-  } else if (timestamp < receivedAt - LIMITS.maxPastAgeMs) {
-    timestamp = receivedAt;
-    timestampAdjustment = 'clamped_past';
-  }
-  return { timestamp: new Date(timestamp).toISOString(), originalTimestamp: iso(deviceTime), sentAt: iso(sentAt), timestampAdjustment };
+export function createTimeCorrector(receivedAt: number): TimeCorrector {
+  const receivedIso = new Date(receivedAt).toISOString();
+  const isoOf = (ms: number): string => (ms === receivedAt ? receivedIso : new Date(ms).toISOString());
+  // The last sentAt seen and its parsed/formatted forms; the initial state is "no sentAt".
+  let sentAtText: string | null | undefined;
+  let sentAtMs: number | null = null;
+  let sentAtIso: string | null = null;
+  return {
+    receivedAt: receivedIso,
+    correct(event) {
+      if (event.sentAt !== sentAtText) {
+        sentAtText = event.sentAt;
+        sentAtMs = millis(event.sentAt);
+        sentAtIso = sentAtMs === null ? null : isoOf(sentAtMs);
+      }
+      const deviceTime = millis(event.originalTimestamp) ?? millis(event.timestamp);
+      let timestamp = receivedAt;
+      if (deviceTime !== null) timestamp = sentAtMs !== null ? receivedAt - (sentAtMs - deviceTime) : deviceTime;
+      let timestampAdjustment: EventTimes['timestampAdjustment'] = null;
+      if (timestamp > receivedAt + LIMITS.maxFutureSkewMs) {
+        timestamp = receivedAt;
+        timestampAdjustment = 'clamped_future';
+      } else if (timestamp < receivedAt - LIMITS.maxPastAgeMs) {
+        timestamp = receivedAt;
+        timestampAdjustment = 'clamped_past';
+      }
+      return { timestamp: isoOf(timestamp), originalTimestamp: deviceTime === null ? null : isoOf(deviceTime), sentAt: sentAtIso, timestampAdjustment };
+    },
+  };
 }
 
 export function assignMessageId(event: Pick<IncomingEvent, 'messageId'>): string {

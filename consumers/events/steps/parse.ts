@@ -3,7 +3,7 @@ import { collectedEventSchema } from '../../../schema/event';
 import { deadLetter, type Outcome, type PipelineItem, type Step } from '../types';
 
 function bodyOf(message: Message<unknown>): unknown {
-  // The edge sends objects; a JSON string (e.g. a hand-made replay) is accepted too.
+  // The edge sends JSON text (`contentType: 'text'`); dead-letter and stream replays send objects.
   if (typeof message.body !== 'string') return message.body;
   try {
     return JSON.parse(message.body);

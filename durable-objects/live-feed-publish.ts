@@ -3,19 +3,41 @@ import type { FeedItem } from '../schema/feed';
 /** Keeps each RPC well under the 32 MiB message limit even for batches of large events. */
 const MAX_ITEMS_PER_CALL = 250;
 
+/** What one publish did, for the consumer's batch report (latency breakdown in bench/live). */
+export interface LivePublishReport {
+  workspaceId: string;
+  items: number;
+  seqFrom: number | null;
+  seqTo: number | null;
+  /** Epoch ms: the call started, the room ran the last chunk's broadcast, the call returned. */
+  startedAt: number;
+  roomAt: number | null;
+  doneAt: number;
+  error?: string;
+}
+
 /**
  * Publishes processed events to the workspace's live-feed room. Best effort: the events are
- * already stored, so a failure here is logged and swallowed, never thrown into the pipeline.
+ * already stored, so a failure here is logged and reported, never thrown into the pipeline.
  * Items of another workspace are left out, so one room can never show another's events.
  * Chunks go out one after another, so the room assigns `seq` in the batch's order.
  */
-export async function publishToLiveFeed(env: Env, workspaceId: string, items: FeedItem[]): Promise<void> {
+export async function publishToLiveFeed(env: Env, workspaceId: string, items: FeedItem[]): Promise<LivePublishReport | null> {
   const own = items.filter((item) => item.workspaceId === workspaceId);
-  if (own.length === 0) return;
+  if (own.length === 0) return null;
+  const report: LivePublishReport = { workspaceId, items: own.length, seqFrom: null, seqTo: null, startedAt: Date.now(), roomAt: null, doneAt: 0 };
   try {
     const room = env.LIVE_FEED.getByName(workspaceId);
-    for (let start = 0; start < own.length; start += MAX_ITEMS_PER_CALL) await room.broadcast(own.slice(start, start + MAX_ITEMS_PER_CALL));
+    for (let start = 0; start < own.length; start += MAX_ITEMS_PER_CALL) {
+      const result = await room.broadcast(own.slice(start, start + MAX_ITEMS_PER_CALL));
+      report.seqFrom ??= result.seqFrom;
+      report.seqTo = result.seqTo;
+      report.roomAt = result.at;
+    }
   } catch (error) {
-    console.warn(JSON.stringify({ level: 'warn', message: 'live feed publish failed', workspaceId, items: own.length, error: error instanceof Error ? error.message : String(error) }));
+    report.error = error instanceof Error ? error.message : String(error);
+    console.warn(JSON.stringify({ level: 'warn', message: 'live feed publish failed', workspaceId, items: own.length, error: report.error }));
   }
+  report.doneAt = Date.now();
+  return report;
 }

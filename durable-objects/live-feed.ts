@@ -27,6 +27,13 @@ const TAG_ALL = 'all';
 /** Tags are capped at 256 characters; the full filter is re-checked from the attachment. */
 const TAG_VALUE_LENGTH = 200;
 
+export interface BroadcastResult {
+  seqFrom: number | null;
+  seqTo: number | null;
+  delivered: number;
+  at: number;
+}
+
 interface SocketAttachment {
   id: string;
   filter: LiveFilter;
@@ -125,14 +132,27 @@ export class LiveFeed extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
   }
 
-  /** RPC from the consumer: store the batch in the ring, then fan it out. Returns how many sockets got a frame. */
-  broadcast(items: FeedItem[]): { seqFrom: number | null; seqTo: number | null; delivered: number } {
-    if (items.length === 0) return { seqFrom: null, seqTo: null, delivered: 0 };
+  /**
+   * RPC from the consumer: store the batch in the ring, then fan it out. Returns the seq range,
+   * how many sockets got a frame and when the room ran it (epoch ms, for latency breakdowns).
+   */
+  broadcast(items: FeedItem[]): BroadcastResult {
+    const at = Date.now();
+    if (items.length === 0) return { seqFrom: null, seqTo: null, delivered: 0, at };
     const live = this.appendToRing(items);
-    const perSocket = this.routeToSockets(live);
+    // Sockets that match the same items share one encoded frame (with many viewers, most match everything).
+    const frames = new Map<string, string>();
     let delivered = 0;
-    for (const [socket, socketItems] of perSocket) if (this.sendEvents(socket, socketItems)) delivered++;
-    return { seqFrom: live[0]?.seq ?? null, seqTo: live[live.length - 1]?.seq ?? null, delivered };
+    for (const [socket, { attachment, items: socketItems }] of this.routeToSockets(live)) {
+      const frame = (): string => {
+        const key = socketItems.length === live.length ? '*' : socketItems.map((item) => item.seq).join(',');
+        const text = frames.get(key) ?? JSON.stringify({ type: 'events', items: socketItems } satisfies LiveServerFrame);
+        frames.set(key, text);
+        return text;
+      };
+      if (this.sendEvents(socket, attachment, socketItems.length, frame)) delivered++;
+    }
+    return { seqFrom: live[0]?.seq ?? null, seqTo: live[live.length - 1]?.seq ?? null, delivered, at };
   }
 
   /** Number of open sockets, for tests and health. */
@@ -273,7 +293,7 @@ export class LiveFeed extends DurableObject<Env> {
     }
   }
 
-  private routeToSockets(items: LiveItem[]): Map<WebSocket, LiveItem[]> {
+  private routeToSockets(items: LiveItem[]): Map<WebSocket, { attachment: SocketAttachment; items: LiveItem[] }> {
     const candidates = new Map<WebSocket, SocketAttachment>();
     const addTag = (tag: string): void => {
       for (const socket of this.ctx.getWebSockets(tag)) {
@@ -287,29 +307,27 @@ export class LiveFeed extends DurableObject<Env> {
       if (item.event !== null) addTag(eventTag(item.event));
       for (const person of personIdsOf(item)) addTag(personTag(person));
     }
-    const perSocket = new Map<WebSocket, LiveItem[]>();
+    const perSocket = new Map<WebSocket, { attachment: SocketAttachment; items: LiveItem[] }>();
     for (const [socket, attachment] of candidates) {
       const matching = items.filter((item) => matchesFilter(item, attachment.filter));
-      if (matching.length > 0) perSocket.set(socket, matching);
+      if (matching.length > 0) perSocket.set(socket, { attachment, items: matching });
     }
     return perSocket;
   }
 
-  /** Sends one `events` frame unless the socket is too far behind; then it gets one `dropped` notice instead. */
-  private sendEvents(socket: WebSocket, items: LiveItem[]): boolean {
-    const attachment = this.attachmentOf(socket);
-    if (!attachment) return false;
+  /** Sends one `events` frame (`frame()`, carrying `count` items) unless the socket is too far behind; then it gets one `dropped` notice instead. */
+  private sendEvents(socket: WebSocket, attachment: SocketAttachment, count: number, frame: () => string): boolean {
     const flow = this.flowOf(attachment.id);
     if (flow.dropping) {
-      flow.dropped += items.length;
+      flow.dropped += count;
       return false;
     }
-    const text = JSON.stringify({ type: 'events', items } satisfies LiveServerFrame);
+    const text = frame();
     // One frame always goes out (even a large one), so a caught-up client is never stuck.
     const overBudget = flow.unackedSizes.length > 0 && (flow.unackedBytes + text.length > MAX_UNACKED_BYTES || flow.unackedSizes.length >= MAX_UNACKED_FRAMES);
     if (overBudget) {
       flow.dropping = true;
-      flow.dropped += items.length;
+      flow.dropped += count;
       this.send(socket, { type: 'dropped', reason: 'slow_client' });
       return false;
     }

@@ -19,17 +19,24 @@ import { sql } from '../../lib/sql';
 import type { CollectedEvent } from '../../schema/event';
 import { freePort, logStep } from '../../dev/process';
 import { startStack } from '../../dev/stack';
-import { startSnapshotWorker } from './snapshot-worker';
+import { runtimeNote, startSnapshotWorker } from './snapshot-worker';
 import { summarize, writeReport, type Row } from '../report';
 
 const BATCH_SIZE = 50;
 const SENDERS = 4;
 const PROBE_EVERY = 5;
 const IDLE_PROBES = 20;
+/** Pause before each idle probe (and each paced raw insert), so the pipeline is really idle in between. */
+const IDLE_PAUSE_MS = 100;
+/** Raw inserts sampled during the load: consumer-sized (the median batch under load is 100), a few per second. */
+const RAW_UNDER_LOAD_ROWS = 100;
+const RAW_UNDER_LOAD_PAUSE_MS = 250;
 const OPERATOR_TOKEN = 'bench-operator-token';
 
 const batchReport = z.object({
   at: z.number(),
+  startedAt: z.number().optional(),
+  settledAt: z.number().optional(),
   messages: z.number(),
   workspaceIds: z.array(z.string()).default([]),
   eventsInsertMs: z.number().nullable(),
@@ -76,6 +83,26 @@ export async function run(): Promise<void> {
     const visible = async (messageId: string): Promise<boolean> =>
       (await queryRows(clickhouse, sql`SELECT count() AS n FROM events WHERE workspace_id = ${workspaceId} AND message_id = ${messageId}`, z.object({ n: uint64 })))[0]?.n === 1;
 
+    // Raw inserts into a workspace of their own, rows built like the consumer builds them.
+    const rawWorkspace = `bench-raw-${runId}`;
+    let rawIndex = 0;
+    const rawInsert = async (size: number): Promise<number> => {
+      const rows = Array.from({ length: size }, () => {
+        const index = rawIndex++;
+        const event = benchEvent(index, `raw-${runId}`);
+        const collected: CollectedEvent = {
+          v: 1, workspaceId: rawWorkspace, messageId: String(event.messageId), type: 'track', event: String(event.event), userId: `user-${index % 5000}`, anonymousId: `anon-${index % 5000}`,
+          groupId: null, previousId: null, properties: { index, plan: 'pro', price: 1.99, path: '/p/1' }, traits: {}, context: { page: { url: 'https://bench.test/p/1', path: '/p/1' } }, integrations: {},
+          timestamp: new Date().toISOString(), originalTimestamp: null, sentAt: null, receivedAt: new Date().toISOString(), timestampAdjustment: null, source: 'server',
+          ip: null, userAgent: null, geo: null, library: { name: 'bench', version: '1' }, sessionId: null, bot: { flagged: false, reason: null },
+        };
+        return buildEventRow(collected, `user:user-${index % 5000}`, Date.now());
+      });
+      const started = performance.now();
+      await clickhouse.insert({ table: EVENTS_TABLE, format: 'JSONEachRow', values: rows });
+      return performance.now() - started;
+    };
+
     const batches = Math.ceil(total / BATCH_SIZE);
     const postLatencies: number[] = [];
     const visibleLatencies: number[] = [];
@@ -113,10 +140,20 @@ export async function run(): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     };
+    // Raw inserts of a consumer-sized batch while the pipeline is loaded: what contention alone does to the same insert.
+    const rawUnderLoad: number[] = [];
+    const rawSampler = async (): Promise<void> => {
+      while (sending) {
+        rawUnderLoad.push(await rawInsert(RAW_UNDER_LOAD_ROWS));
+        await new Promise((resolve) => setTimeout(resolve, RAW_UNDER_LOAD_PAUSE_MS));
+      }
+    };
     const probing = prober();
+    const sampling = rawSampler();
     await Promise.all(Array.from({ length: SENDERS }, sender));
     const postsDoneAt = performance.now();
     sending = false;
+    await sampling;
     for (;;) {
       if ((await stored()) >= total) break;
       if (performance.now() - postsDoneAt > 15 * 60_000) throw new Error('events did not all arrive within 15 minutes');
@@ -127,7 +164,9 @@ export async function run(): Promise<void> {
 
     // Idle latency: one small batch at a time through the drained pipeline.
     const idleLatencies: number[] = [];
+    const idleStartedAt = Date.now();
     for (let probe = 0; probe < IDLE_PROBES; probe++) {
+      await new Promise((resolve) => setTimeout(resolve, IDLE_PAUSE_MS));
       const event = benchEvent(total + probe, runId);
       const started = performance.now();
       await post(worker.url, workspace.secretKey, [event]);
@@ -138,35 +177,31 @@ export async function run(): Promise<void> {
     const reports = (await redis.lrange(PIPELINE_STATS_KEY, 0, -1))
       .map((line) => batchReport.safeParse(JSON.parse(line)))
       .flatMap((parsed) => (parsed.success && parsed.data.workspaceIds.includes(workspaceId) ? [parsed.data] : []));
-    const consumerInserts = reports.flatMap((report) => (report.eventsInsertMs === null ? [] : [report.eventsInsertMs]));
-    const consumerBatchSizes = reports.filter((report) => report.eventsInsertMs !== null).map((report) => report.outcomes.ok ?? report.messages);
-    const stepMedians = (step: string): number => summarize(reports.map((report) => report.steps[step] ?? 0)).p50;
+    const idleReports = reports.filter((report) => report.at >= idleStartedAt);
+    const loadReports = reports.filter((report) => report.at < idleStartedAt);
+    const consumerInserts = loadReports.flatMap((report) => (report.eventsInsertMs === null ? [] : [report.eventsInsertMs]));
+    const consumerIdleInserts = idleReports.flatMap((report) => (report.eventsInsertMs === null ? [] : [report.eventsInsertMs]));
+    const consumerBatchSizes = loadReports.filter((report) => report.eventsInsertMs !== null).map((report) => report.outcomes.ok ?? report.messages);
+    const stepMedians = (step: string): number => summarize(loadReports.map((report) => report.steps[step] ?? 0)).p50;
+    const cycles = loadReports.flatMap((report) => (report.startedAt !== undefined && report.settledAt !== undefined ? [report.settledAt - report.startedAt] : []));
 
-    // Raw ceiling: the same number of inserts with the same batch sizes, one client, sequential.
-    const rawWorkspace = `bench-raw-${runId}`;
+    // Raw ceiling: the same number of inserts with the same batch sizes, one client, sequential, on the drained machine.
     const rawLatencies: number[] = [];
-    let rawIndex = 0;
-    for (const size of consumerBatchSizes) {
-      const rows = Array.from({ length: size }, () => {
-        const index = rawIndex++;
-        const event = benchEvent(index, `raw-${runId}`);
-        const collected: CollectedEvent = {
-          v: 1, workspaceId: rawWorkspace, messageId: String(event.messageId), type: 'track', event: String(event.event), userId: `user-${index % 5000}`, anonymousId: `anon-${index % 5000}`,
-          groupId: null, previousId: null, properties: { index, plan: 'pro', price: 1.99, path: '/p/1' }, traits: {}, context: { page: { url: 'https://bench.test/p/1', path: '/p/1' } }, integrations: {},
-          timestamp: new Date().toISOString(), originalTimestamp: null, sentAt: null, receivedAt: new Date().toISOString(), timestampAdjustment: null, source: 'server',
-          ip: null, userAgent: null, geo: null, library: { name: 'bench', version: '1' }, sessionId: null, bot: { flagged: false, reason: null },
-        };
-        return buildEventRow(collected, `user:user-${index % 5000}`, Date.now());
-      });
-      const started = performance.now();
-      await clickhouse.insert({ table: EVENTS_TABLE, format: 'JSONEachRow', values: rows });
-      rawLatencies.push(performance.now() - started);
+    for (const size of consumerBatchSizes) rawLatencies.push(await rawInsert(size));
+    // The same client, paced like the idle probes (a cold insert after a pause, as the idle consumer sees it).
+    const rawPacedLatencies: number[] = [];
+    for (let probe = 0; probe < IDLE_PROBES; probe++) {
+      await new Promise((resolve) => setTimeout(resolve, IDLE_PAUSE_MS));
+      rawPacedLatencies.push(await rawInsert(1));
     }
 
     const postStats = summarize(postLatencies);
     const visibleStats = summarize(visibleLatencies);
     const consumerStats = summarize(consumerInserts);
     const rawStats = summarize(rawLatencies);
+    const rawUnderLoadStats = summarize(rawUnderLoad);
+    const consumerIdleStats = summarize(consumerIdleInserts);
+    const rawPacedStats = summarize(rawPacedLatencies);
     const seconds = (allVisibleAt - startedAt) / 1000;
     const rows: Row[] = [
       { metric: 'events', value: total, unit: 'events', note: `${batches} POSTs of ${BATCH_SIZE}, ${SENDERS} concurrent senders` },
@@ -180,15 +215,21 @@ export async function run(): Promise<void> {
       { metric: 'POST -> queryable, idle pipeline p99', value: summarize(idleLatencies).p99, unit: 'ms', note: '' },
       { metric: 'consumer batches', value: reports.length, unit: 'batches', note: `median size ${summarize(consumerBatchSizes).p50}` },
       { metric: 'ClickHouse insert per consumer batch, median', value: consumerStats.p50, unit: 'ms', note: `p99 ${consumerStats.p99.toFixed(1)} ms (events INSERT only)` },
-      { metric: 'same insert raw (1 client, same sizes), median', value: rawStats.p50, unit: 'ms', note: `p99 ${rawStats.p99.toFixed(1)} ms, n=${rawStats.n}` },
+      { metric: 'same insert raw (1 client, same sizes), median', value: rawStats.p50, unit: 'ms', note: `p99 ${rawStats.p99.toFixed(1)} ms, n=${rawStats.n}; back to back after the load` },
+      { metric: 'raw insert during the load, median', value: rawUnderLoadStats.p50, unit: 'ms', note: `p99 ${rawUnderLoadStats.p99.toFixed(1)} ms, n=${rawUnderLoadStats.n}; ${RAW_UNDER_LOAD_ROWS} rows, 1 Node client, every ${RAW_UNDER_LOAD_PAUSE_MS} ms` },
+      { metric: 'ClickHouse insert per consumer batch, idle pipeline, median', value: consumerIdleStats.p50, unit: 'ms', note: `p99 ${consumerIdleStats.p99.toFixed(1)} ms, n=${consumerIdleStats.n}; the 1-event idle probes` },
+      { metric: 'raw insert, idle and paced like the probes, median', value: rawPacedStats.p50, unit: 'ms', note: `p99 ${rawPacedStats.p99.toFixed(1)} ms, n=${rawPacedStats.n}; 1 row after a ${IDLE_PAUSE_MS} ms pause` },
       { metric: 'consumer step medians', value: stepMedians('insert_batch'), unit: 'ms', note: ['parse', 'dedup', 'resolve_identity', 'build_rows', 'insert_batch', 'after_insert'].map((step) => `${step} ${stepMedians(step).toFixed(1)}`).join(', ') },
+      { metric: 'consumer batch start -> settled, median', value: summarize(cycles).p50, unit: 'ms', note: `p99 ${summarize(cycles).p99.toFixed(1)} ms, n=${cycles.length}` },
     ];
     writeReport('ingest', `Ingest pipeline, ${total} events over HTTP (wrangler dev, ClickHouse ${stack.clickhouse.version})`, rows, [
       'Worker: `wrangler dev` on a frozen copy of the sources (bench/ingest/snapshot-worker.ts), so edits elsewhere cannot reload it mid-run.',
       'Full local pipeline: POST /v1/batch -> local Queue (max_batch_size 100, max_batch_timeout 0) -> consumer -> one INSERT per batch.',
-      'Consumer insert latency comes from the consumer itself (eventsInsertMs in monfri:pipeline_stats); the raw row repeats those batch sizes with one Node client.',
+      'Consumer insert latency comes from the consumer itself (eventsInsertMs in monfri:pipeline_stats; workerd clocks advance only on I/O, so it is the time until the Worker got the answer); the raw rows repeat the insert with one Node client: back to back after the load, sampled during the load, and paced like the idle probes.',
+      'Step medians and the insert medians under load cover the batches before the idle probes.',
       'The product page claims 6 ms per insert; compare with the two insert medians above (same machine, same run).',
       'Everything shares 2 cores: wrangler/workerd, ClickHouse, Redis, the Upstash stand-in and this load generator.',
+      runtimeNote(),
     ]);
   } finally {
     redis.disconnect();

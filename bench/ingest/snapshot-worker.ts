@@ -14,7 +14,20 @@ import type { RunningWorker } from '../../dev/wrangler-dev';
 /** Everything the Worker bundle may import; the rest (deps, data, tests, benchmarks) stays out. */
 const NOT_COPIED = new Set(['.git', '.data', '.wrangler', 'node_modules', 'dist', 'bench', 'test']);
 
-export async function startSnapshotWorker(vars: Record<string, string>): Promise<RunningWorker> {
+/** One line for a benchmark's notes: which way the Worker was started. */
+export function runtimeNote(): string {
+  return process.env.BENCH_INSPECTOR === '0'
+    ? 'Runtime: wrangler dev without the devtools inspector (BENCH_INSPECTOR=0, bench/ingest/quiet-worker.ts).'
+    : 'Runtime: `wrangler dev` CLI with its devtools inspector, as `npm run dev` (BENCH_INSPECTOR=0 runs without it).';
+}
+
+/**
+ * `inspector: false` starts it through bench/ingest/quiet-worker.ts instead of the CLI (no
+ * devtools inspector traffic); the default is what `npm run dev` runs. `BENCH_INSPECTOR=0`
+ * picks the quiet one for every benchmark.
+ */
+export async function startSnapshotWorker(vars: Record<string, string>, options: { inspector?: boolean } = {}): Promise<RunningWorker> {
+  const inspector = options.inspector ?? process.env.BENCH_INSPECTOR !== '0';
   if (!existsSync(join(REPO_ROOT, 'dist', 'public'))) await buildAssets();
   const root = mkdtempSync(join(tmpdir(), 'monfri-bench-src-'));
   const entries = readdirSync(REPO_ROOT).filter((entry) => !NOT_COPIED.has(entry));
@@ -28,12 +41,10 @@ export async function startSnapshotWorker(vars: Record<string, string>): Promise
   const envFile = join(root, 'dev.vars');
   writeFileSync(envFile, Object.entries(vars).map(([name, value]) => `${name}=${JSON.stringify(value)}`).join('\n') + '\n', { mode: 0o600 });
   const port = await freePort();
-  const child = spawnLogged(
-    'wrangler-bench',
-    process.execPath,
-    [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()), '--persist-to', persistTo, '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'warn'],
-    { cwd: root, env },
-  );
+  const args = inspector
+    ? [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()), '--persist-to', persistTo, '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'warn']
+    : [join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(REPO_ROOT, 'bench', 'ingest', 'quiet-worker.ts'), root, persistTo, envFile, String(port)];
+  const child = spawnLogged('wrangler-bench', process.execPath, args, { cwd: root, env });
   const url = `http://127.0.0.1:${port}`;
   await waitFor('wrangler dev (bench snapshot)', async () => (await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) })).status > 0, 120_000, child);
   return {

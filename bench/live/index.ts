@@ -8,10 +8,14 @@
  * Goal: p50 <= 25 ms, p99 <= 100 ms.
  */
 import { loadavg } from 'node:os';
+import { Redis as IORedis } from 'ioredis';
+import { WebSocket } from 'ws';
+import { z } from 'zod';
+import { PIPELINE_STATS_KEY } from '../../consumers/events/stats-key';
 import { freePort } from '../../dev/process';
 import { startStack } from '../../dev/stack';
-import { WebSocket } from 'ws';
-import { startTestWorker, type TestWorker } from '../../test/support/worker';
+import type { RunningWorker } from '../../dev/wrangler-dev';
+import { runtimeNote, startSnapshotWorker } from '../ingest/snapshot-worker';
 import { summarize, writeReport, type Row } from '../report';
 
 interface Scenario {
@@ -28,12 +32,38 @@ const SCENARIOS: Scenario[] = [
 const IDLE_SAMPLES = 100;
 const DRAIN_MS = 30_000;
 const MAX_IN_FLIGHT = 200;
+const OPERATOR_TOKEN = 'bench-operator-token';
 
+/** Client times are performance.now(); `seq` and `edgeReceivedAt` come from the frame, to find the consumer batch that carried the event. */
 interface Timing {
   sentAt: number;
   acceptedAt?: number;
   receivedAt?: number;
+  seq?: number;
+  edgeReceivedAt?: number;
 }
+
+/** What the breakdown needs from the consumer's batch reports (consumers/events/handler.ts). */
+const batchReportSchema = z.object({
+  startedAt: z.number(),
+  settledAt: z.number(),
+  messages: z.number(),
+  eventsInsertMs: z.number().nullable(),
+  steps: z.record(z.string(), z.number()),
+  live: z.array(z.object({ workspaceId: z.string(), seqFrom: z.number().nullable(), seqTo: z.number().nullable(), startedAt: z.number(), roomAt: z.number().nullable(), doneAt: z.number() })),
+});
+type BatchReport = z.infer<typeof batchReportSchema>;
+
+interface Bench {
+  worker: RunningWorker;
+  redis: IORedis;
+  workspaceId: string;
+  writeKey: string;
+  secretKey: string;
+}
+
+/** Epoch ms of a performance.now() reading, to compare with the Worker's Date.now() marks (same machine clock). */
+const epoch = (monotonic: number): number => performance.timeOrigin + monotonic;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -42,20 +72,24 @@ interface Feed {
   dropNotices: number;
 }
 
-async function openFeed(worker: TestWorker, secretKey: string, timings: Map<string, Timing>): Promise<Feed> {
+async function openFeed(worker: RunningWorker, secretKey: string, timings: Map<string, Timing>): Promise<Feed> {
   const response = await fetch(`${worker.url}/v1/live/ticket`, { method: 'POST', headers: { authorization: `Bearer ${secretKey}` } });
   const { ticket } = (await response.json()) as { ticket: string };
   const socket = new WebSocket(`${worker.url.replace(/^http/, 'ws')}/v1/live?ticket=${encodeURIComponent(ticket)}&backfill=0`);
   const feed: Feed = { socket, dropNotices: 0 };
   socket.on('message', (data) => {
     const now = performance.now();
-    const frame = JSON.parse(String(data)) as { type: string; items?: { messageId: string }[] };
+    const frame = JSON.parse(String(data)) as { type: string; items?: { messageId: string; seq: number; receivedAt: string }[] };
     if (frame.type === 'dropped') feed.dropNotices++;
     if (frame.type !== 'events') return;
     socket.send('{"type":"ack"}');
     for (const item of frame.items ?? []) {
       const timing = timings.get(item.messageId);
-      if (timing && timing.receivedAt === undefined) timing.receivedAt = now;
+      if (timing && timing.receivedAt === undefined) {
+        timing.receivedAt = now;
+        timing.seq = item.seq;
+        timing.edgeReceivedAt = Date.parse(item.receivedAt);
+      }
     }
   });
   await new Promise<void>((resolve, reject) => {
@@ -65,7 +99,12 @@ async function openFeed(worker: TestWorker, secretKey: string, timings: Map<stri
   return feed;
 }
 
-async function runScenario(worker: TestWorker, writeKey: string, secretKey: string, scenario: Scenario): Promise<Row> {
+interface Measured {
+  row: Row;
+  timings: Map<string, Timing>;
+}
+
+async function runScenario({ worker, writeKey, secretKey }: Bench, scenario: Scenario): Promise<Measured> {
   const timings = new Map<string, Timing>();
   const feed = await openFeed(worker, secretKey, timings);
   const auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
@@ -130,7 +169,7 @@ async function runScenario(worker: TestWorker, writeKey: string, secretKey: stri
   const fromAccepted = summarize(received.map((timing) => Math.max(0, timing.receivedAt - timing.acceptedAt)));
   const fromSent = summarize(received.map((timing) => timing.receivedAt - timing.sentAt));
   const beforeAccepted = received.filter((timing) => timing.receivedAt < timing.acceptedAt).length;
-  return {
+  const row: Row = {
     scenario: scenario.name,
     'achieved ev/s': Math.round(all.length / sendSeconds),
     sent: all.length,
@@ -146,10 +185,11 @@ async function runScenario(worker: TestWorker, writeKey: string, secretKey: stri
     'drop notices': feed.dropNotices,
     'http statuses': [...statuses].map(([status, count]) => `${status}x${count}`).join(' '),
   };
+  return { row, timings };
 }
 
 /** One event at a time on an otherwise idle Worker: the floor the loaded runs are compared with. */
-async function runIdle(worker: TestWorker, writeKey: string, secretKey: string): Promise<Row> {
+async function runIdle({ worker, writeKey, secretKey }: Bench): Promise<Measured> {
   const timings = new Map<string, Timing>();
   const feed = await openFeed(worker, secretKey, timings);
   const auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
@@ -168,7 +208,7 @@ async function runIdle(worker: TestWorker, writeKey: string, secretKey: string):
   const received = [...timings.values()].filter((timing): timing is Required<Timing> => timing.receivedAt !== undefined && timing.acceptedAt !== undefined);
   const fromAccepted = summarize(received.map((timing) => Math.max(0, timing.receivedAt - timing.acceptedAt)));
   const fromSent = summarize(received.map((timing) => timing.receivedAt - timing.sentAt));
-  return {
+  const row: Row = {
     scenario: `idle: 1 event at a time (${IDLE_SAMPLES})`,
     'achieved ev/s': Math.round(1000 / Math.max(1, fromSent.mean)),
     sent: timings.size,
@@ -184,26 +224,110 @@ async function runIdle(worker: TestWorker, writeKey: string, secretKey: string):
     'drop notices': feed.dropNotices,
     'http statuses': '',
   };
+  return { row, timings };
+}
+
+async function batchReports(bench: Bench): Promise<BatchReport[]> {
+  const lines = await bench.redis.lrange(PIPELINE_STATS_KEY, 0, -1);
+  return lines.flatMap((line) => {
+    const parsed = batchReportSchema.safeParse(JSON.parse(line));
+    return parsed.success && parsed.data.live.some((live) => live.workspaceId === bench.workspaceId) ? [parsed.data] : [];
+  });
+}
+
+const percentiles = (samples: number[]): string => {
+  const stats = summarize(samples);
+  return stats.n === 0 ? '-' : `${stats.p50.toFixed(1)} / ${stats.p99.toFixed(1)}`;
+};
+
+/**
+ * Where each event's time went, by hop (p50 / p99 ms over the events of the scenario), from the
+ * edge's `receivedAt`, the consumer's batch report (monfri:pipeline_stats) and the client's clock:
+ * edge receivedAt -> consumer batch start -> live-feed publish call -> room broadcast -> frame received.
+ */
+function breakdown(name: string, timings: Map<string, Timing>, reports: BatchReport[], workspaceId: string): Row {
+  const bySeq = new Map<number, { report: BatchReport; live: BatchReport['live'][number] }>();
+  for (const report of reports) {
+    for (const live of report.live) {
+      if (live.workspaceId !== workspaceId || live.seqFrom === null || live.seqTo === null) continue;
+      for (let seq = live.seqFrom; seq <= live.seqTo; seq++) bySeq.set(seq, { report, live });
+    }
+  }
+  const hops = { edge: [] as number[], queued: [] as number[], prePublish: [] as number[], insert: [] as number[], toRoom: [] as number[], roomToClient: [] as number[], total: [] as number[] };
+  const batches = new Set<BatchReport>();
+  for (const timing of timings.values()) {
+    if (timing.receivedAt === undefined || timing.acceptedAt === undefined || timing.seq === undefined || timing.edgeReceivedAt === undefined) continue;
+    const found = bySeq.get(timing.seq);
+    if (!found || found.live.roomAt === null) continue;
+    batches.add(found.report);
+    hops.edge.push(epoch(timing.acceptedAt) - timing.edgeReceivedAt);
+    hops.queued.push(found.report.startedAt - timing.edgeReceivedAt);
+    hops.prePublish.push(found.live.startedAt - found.report.startedAt);
+    hops.insert.push(found.report.eventsInsertMs ?? 0);
+    hops.toRoom.push(found.live.roomAt - found.live.startedAt);
+    hops.roomToClient.push(epoch(timing.receivedAt) - found.live.roomAt);
+    hops.total.push(epoch(timing.receivedAt) - timing.edgeReceivedAt);
+  }
+  const sorted = [...batches].sort((a, b) => a.startedAt - b.startedAt);
+  const cycles = sorted.map((report) => report.settledAt - report.startedAt);
+  const gaps = sorted.slice(1).map((report, index) => report.startedAt - (sorted[index]?.settledAt ?? report.startedAt));
+  return {
+    scenario: name,
+    events: hops.total.length,
+    batches: sorted.length,
+    'events/batch p50': summarize(sorted.map((report) => report.messages)).p50,
+    'edge receivedAt->200': percentiles(hops.edge),
+    'receivedAt->batch start': percentiles(hops.queued),
+    'batch start->publish': percentiles(hops.prePublish),
+    'of which insert': percentiles(hops.insert),
+    'publish->room': percentiles(hops.toRoom),
+    'room->ws frame': percentiles(hops.roomToClient),
+    'receivedAt->ws': percentiles(hops.total),
+    'batch start->settled': percentiles(cycles),
+    'settled->next batch': percentiles(gaps),
+  };
+}
+
+async function createWorkspace(worker: RunningWorker, name: string): Promise<{ workspaceId: string; writeKey: string; secretKey: string }> {
+  const response = await fetch(`${worker.url}/admin/workspaces`, { method: 'POST', headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
+  if (response.status !== 201) throw new Error(`workspace create failed: ${response.status} ${await response.text()}`);
+  const body = z.object({ workspace: z.object({ id: z.string() }), writeKey: z.string(), secretKey: z.string() }).parse(await response.json());
+  return { workspaceId: body.workspace.id, writeKey: body.writeKey, secretKey: body.secretKey };
 }
 
 export async function run(): Promise<void> {
   const stack = await startStack({ database: 'monfri_bench_live', upstashPort: await freePort(), quiet: true });
-  for (const [name, value] of Object.entries(stack.workerEnv)) process.env[`MONFRI_TEST_${name}`] = value;
-  const worker = await startTestWorker();
+  // A frozen copy of the sources: edits in the checkout would otherwise reload the Worker mid-run.
+  const worker = await startSnapshotWorker({ ...stack.workerEnv, OPERATOR_TOKEN, LIVE_TICKET_SECRET: 'bench', SESSION_SECRET: 'bench', RETRY_BASE_SECONDS: '1' });
+  const redis = new IORedis(stack.redis.url);
   try {
-    const workspace = await worker.createWorkspace('bench live');
+    const bench: Bench = { worker, redis, ...(await createWorkspace(worker, 'bench live')) };
     // Warm-up: first requests compile the Worker and open the ClickHouse connection.
-    await runScenario(worker, workspace.writeKey, workspace.secretKey, { name: 'warm-up', eventsPerSecond: 50, eventsPerRequest: 1, seconds: 2 });
-    const rows: Row[] = [await runIdle(worker, workspace.writeKey, workspace.secretKey)];
-    for (const scenario of SCENARIOS) rows.push(await runScenario(worker, workspace.writeKey, workspace.secretKey, scenario));
-    writeReport('live', 'Live feed latency: POST accepted -> WebSocket message (wrangler dev, local stack)', rows, [
+    await runScenario(bench, { name: 'warm-up', eventsPerSecond: 50, eventsPerRequest: 1, seconds: 2 });
+    const measured: Measured[] = [await runIdle(bench)];
+    for (const scenario of SCENARIOS) measured.push(await runScenario(bench, scenario));
+    const loadAverage = `Machine load average when finished: ${loadavg().map((value) => value.toFixed(2)).join(' ')} (other test runs share the machine).`;
+    writeReport('live', 'Live feed latency: POST accepted -> WebSocket message (wrangler dev, local stack)', measured.map(({ row }) => row), [
       'accepted->ws: from the HTTP 200 of the collect call to the WebSocket frame carrying the event (clamped at 0 when the frame beat the 200).',
       'sent->ws: from the moment the request was sent.',
       'Path: edge -> local Queue (max_batch_timeout 0) -> consumer -> ClickHouse 18.16 insert -> LiveFeed DO -> WebSocket; client acks every frame.',
       'Goal: p50 <= 25 ms, p99 <= 100 ms. Load generator, workerd and ClickHouse share the same 2 cores.',
-      `Machine load average when finished: ${loadavg().map((value) => value.toFixed(2)).join(' ')} (other test runs share the machine).`,
+      runtimeNote(),
+      loadAverage,
+    ]);
+    const reports = await batchReports(bench);
+    writeReport('live-breakdown', 'Live feed latency by hop (p50 / p99 ms per event; same run as live.md)', measured.map(({ row, timings }) => breakdown(String(row.scenario), timings, reports, bench.workspaceId)), [
+      "Marks: the edge's receivedAt (in the frame), the consumer's batch report in monfri:pipeline_stats (batch start, live-feed publish start, the room's broadcast, settled) and the client's receive time; one machine clock.",
+      'edge receivedAt->200: edge work after receivedAt plus the queue send, until the client has the answer.',
+      'receivedAt->batch start: waiting in the local Queue (the broker delivers one batch at a time, the next only after the previous returned).',
+      'batch start->publish: parse, dedup, identity, rows, ClickHouse insert (insert alone in the next column, per batch).',
+      'publish->room: the RPC reaching the LiveFeed object; room->ws frame: ring write, fan-out and the WebSocket to the client.',
+      'batch start->settled: consumer time per batch (acks included); settled->next batch: from one batch settling to the next starting (waitUntil work and the broker).',
+      runtimeNote(),
+      loadAverage,
     ]);
   } finally {
+    redis.disconnect();
     await worker.stop();
     await stack.stop();
   }

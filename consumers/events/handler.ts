@@ -3,7 +3,7 @@ import { createClickHouse } from '../../lib/clickhouse';
 import { createRedis, type Redis } from '../../lib/redis';
 import { PIPELINE_STATS_KEEP, PIPELINE_STATS_KEY } from './stats-key';
 import { runPipeline, settleMessages, type PipelineResult } from './pipeline';
-import type { PipelineDeps, Step } from './types';
+import type { PipelineDeps, RedisWrite, Step } from './types';
 
 const CLICKHOUSE_TIMEOUT_MS = 10_000;
 
@@ -16,13 +16,36 @@ function redisOrNull(env: Env): Redis | null {
   }
 }
 
-export function batchReport(result: PipelineResult, queue: string): Record<string, unknown> {
+/** Epoch-ms marks of one delivery, so a report can be lined up with the edge's receivedAt and a client's receive time. */
+export interface BatchClock {
+  startedAt: number;
+  settledAt: number;
+}
+
+function receivedRange(result: PipelineResult): { oldest: number; newest: number } | null {
+  let oldest = Infinity;
+  let newest = -Infinity;
+  for (const item of result.items) {
+    const at = item.event ? Date.parse(item.event.receivedAt) : Number.NaN;
+    if (!Number.isFinite(at)) continue;
+    oldest = Math.min(oldest, at);
+    newest = Math.max(newest, at);
+  }
+  return Number.isFinite(oldest) ? { oldest, newest } : null;
+}
+
+export function batchReport(result: PipelineResult, queue: string, clock?: BatchClock): Record<string, unknown> {
   const outcomes: Record<string, number> = {};
   for (const item of result.items) outcomes[item.outcome.kind] = (outcomes[item.outcome.kind] ?? 0) + 1;
+  const received = receivedRange(result);
   return {
     msg: 'pipeline_batch',
     queue,
     at: Date.now(),
+    startedAt: clock?.startedAt,
+    settledAt: clock?.settledAt,
+    receivedAt: received,
+    live: result.state.livePublishes,
     messages: result.items.length,
     workspaceIds: [...new Set(result.items.flatMap((item) => (item.event ? [item.event.workspaceId] : [])))],
     outcomes,
@@ -32,26 +55,23 @@ export function batchReport(result: PipelineResult, queue: string): Record<strin
   };
 }
 
-async function recordStats(redis: Redis | null, report: Record<string, unknown>): Promise<void> {
-  if (!redis) return;
-  try {
-    const json = JSON.stringify(report);
-    await redis.pipeline().lpush(PIPELINE_STATS_KEY, json).ltrim(PIPELINE_STATS_KEY, 0, PIPELINE_STATS_KEEP - 1).exec();
-  } catch {
-    // Stats are diagnostics only.
-  }
+/** The report rides in the batch's closing Redis pipeline: a separate write would add a round trip before the next batch (waitUntil work counts too). */
+function recordStats(report: Record<string, unknown>): RedisWrite {
+  const json = JSON.stringify(report);
+  return (pipeline) => pipeline.lpush(PIPELINE_STATS_KEY, json).ltrim(PIPELINE_STATS_KEY, 0, PIPELINE_STATS_KEEP - 1);
 }
 
 export async function handleEventBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext, steps?: readonly Step[]): Promise<PipelineResult> {
   const clickhouse = createClickHouse(env, { timeoutMs: CLICKHOUSE_TIMEOUT_MS });
   const deps: PipelineDeps = { env, now: () => Date.now(), redis: redisOrNull(env), clickhouse };
+  const startedAt = Date.now();
   try {
-    const result = await runPipeline(batch.messages, deps, steps);
-    await settleMessages(result.items, env);
-    const report = batchReport(result, batch.queue);
-    console.log(JSON.stringify({ level: result.timings.some((timing) => timing.error) ? 'warn' : 'info', ...report }));
-    ctx.waitUntil(recordStats(deps.redis, report));
-    return result;
+    return await runPipeline(batch.messages, deps, steps, async (result) => {
+      await settleMessages(result.items, env);
+      const report = batchReport(result, batch.queue, { startedAt, settledAt: Date.now() });
+      console.log(JSON.stringify({ level: result.timings.some((timing) => timing.error) ? 'warn' : 'info', ...report }));
+      return [recordStats(report)];
+    });
   } finally {
     ctx.waitUntil(clickhouse.close());
   }

@@ -7,6 +7,10 @@
  *   dead_letter -> stored in D1 dead_letters with its reason, then ack (a poison message
  *                  is never retried forever); if D1 fails, retry instead (never lost)
  * A step that throws retries every message still in flight.
+ * Steps queue their best-effort Redis writes (seen marks, identity cache); the runner sends
+ * them in ONE pipeline after the steps and the caller's `finish` (settling, the batch report),
+ * so nothing between the insert and the live feed waits for Redis. The batch only counts as
+ * done (acks take effect) when the queue handler returns, after this flush.
  */
 import { retryBaseSeconds, retryDelaySeconds } from '../backoff';
 import { EVENTS_QUEUE, storeDeadLetters } from '../dead-letters';
@@ -16,7 +20,7 @@ import { dedupStep } from './steps/dedup';
 import { insertBatchStep } from './steps/insert-batch';
 import { parseStep } from './steps/parse';
 import { resolveIdentityStep } from './steps/resolve-identity';
-import { ok, retry, type BatchState, type PipelineDeps, type PipelineItem, type Step, type StepName } from './types';
+import { ok, retry, type BatchState, type PipelineDeps, type PipelineItem, type RedisWrite, type Step, type StepName } from './types';
 
 export const EVENT_PIPELINE: readonly Step[] = [parseStep, dedupStep, resolveIdentityStep, buildRowsStep, insertBatchStep, afterInsertStep()];
 
@@ -39,9 +43,30 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-export async function runPipeline(messages: readonly Message<unknown>[], deps: PipelineDeps, steps: readonly Step[] = EVENT_PIPELINE): Promise<PipelineResult> {
+/** Runs after the steps and before the closing Redis flush; may add writes to it (e.g. the batch report). */
+export type FinishBatch = (result: PipelineResult) => Promise<RedisWrite[]>;
+
+async function flushRedisWrites(deps: PipelineDeps, writes: readonly RedisWrite[]): Promise<void> {
+  if (!deps.redis || writes.length === 0) return;
+  const pipeline = deps.redis.pipeline();
+  for (const write of writes) write(pipeline);
+  try {
+    await pipeline.exec();
+  } catch (error) {
+    console.warn(JSON.stringify({ level: 'warn', msg: 'batch_redis_writes_failed', error: errorText(error) }));
+  }
+}
+
+export async function runPipeline(messages: readonly Message<unknown>[], deps: PipelineDeps, steps: readonly Step[] = EVENT_PIPELINE, finish?: FinishBatch): Promise<PipelineResult> {
+  const result = await runSteps(messages, deps, steps);
+  const extra = finish ? await finish(result) : [];
+  await flushRedisWrites(deps, [...result.state.redisWrites, ...extra]);
+  return result;
+}
+
+async function runSteps(messages: readonly Message<unknown>[], deps: PipelineDeps, steps: readonly Step[]): Promise<PipelineResult> {
   const items: PipelineItem[] = messages.map((message) => ({ message, outcome: ok }));
-  const state: BatchState = { links: [], conflicts: [], stored: [], dropped: [], eventsInsertMs: null };
+  const state: BatchState = { links: [], conflicts: [], stored: [], dropped: [], eventsInsertMs: null, livePublishes: [], identityCache: new Map(), redisWrites: [] };
   const timings: StepTiming[] = [];
   for (const step of steps) {
     const live = items.filter((item) => item.outcome.kind === 'ok');

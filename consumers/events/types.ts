@@ -1,4 +1,5 @@
 /** Shared shapes of the event pipeline: what flows between steps and what each step may answer. */
+import type { LivePublishReport } from '../../durable-objects/live-feed-publish';
 import type { ClickHouseClient } from '../../lib/clickhouse';
 import type { Redis } from '../../lib/redis';
 import type { CollectedEvent } from '../../schema/event';
@@ -61,7 +62,17 @@ export interface BatchState {
   dropped: PipelineItem[];
   /** Wall time of the events INSERT alone (the number the benchmark compares with a raw insert). */
   eventsInsertMs: number | null;
+  /** One entry per live-feed room published to (timings for the latency breakdown). */
+  livePublishes: LivePublishReport[];
+  /** Identity cache answers the dedup step fetched in its Redis round trip (cache key -> value, null = no entry). */
+  identityCache: Map<string, string | null>;
+  /** Best-effort Redis writes steps queued; the runner sends them in one pipeline when the batch ends. */
+  redisWrites: RedisWrite[];
 }
+
+export type RedisPipeline = ReturnType<Redis['pipeline']>;
+/** Adds one or more commands to the batch's closing Redis pipeline. */
+export type RedisWrite = (pipeline: RedisPipeline) => void;
 
 /** What a step sees: the items still `ok`, the whole batch state, and its dependencies. */
 export interface StepInput {

@@ -1,17 +1,49 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createClickHouse } from '../../lib/clickhouse';
-import { createRedis } from '../../lib/redis';
+import { createRedis, type Redis } from '../../lib/redis';
+import type { ClickHouseClient } from '../../lib/clickhouse';
 import { sql } from '../../lib/sql';
 import { retryDelaySeconds } from '../../consumers/backoff';
 import { EVENT_PIPELINE, runPipeline, settleMessages } from '../../consumers/events/pipeline';
 import { insertBatchStep } from '../../consumers/events/steps/insert-batch';
+import { afterInsertStep } from '../../consumers/events/steps/after-insert';
+import { seenKey } from '../../consumers/events/steps/dedup';
+import { PIPELINE_STATS_KEY } from '../../consumers/events/stats-key';
 import { STEP_NAMES, type PipelineDeps, type Step } from '../../consumers/events/types';
 import { call, createTestWorkspace, bearer } from './support';
 import { collected, deliver, env, selectRows, storedCounts } from './pipeline-support';
 
 function depsFor(overrides: Partial<PipelineDeps> = {}): PipelineDeps {
   return { env, now: () => Date.now(), redis: createRedis(env), clickhouse: createClickHouse(env), ...overrides };
+}
+
+/** The real Redis client, recording which round-trip methods the pipeline calls (`mget`, `pipeline`). */
+function countingRedis(calls: string[]): Redis {
+  return new Proxy(createRedis(env), {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function' || (property !== 'mget' && property !== 'pipeline')) return value;
+      return (...args: unknown[]): unknown => {
+        calls.push(property);
+        return Reflect.apply(value, target, args);
+      };
+    },
+  });
+}
+
+/** A ClickHouse client whose inserts into `table` fail (the other inserts and queries are real). */
+function failingInsertsInto(table: string): ClickHouseClient {
+  return new Proxy(createClickHouse(env), {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (property !== 'insert' || typeof value !== 'function') return value;
+      return async (params: { table: string }): Promise<unknown> => {
+        if (params.table === table) throw new Error(`ClickHouse refused ${table}`);
+        return Reflect.apply(value, target, [params]);
+      };
+    },
+  });
 }
 
 /** Queue messages that record what the runner decided (getQueueResult does not report retry delays). */
@@ -195,6 +227,52 @@ describe('event pipeline', () => {
     const retried = await runPipeline(asMessages(events), depsFor(), EVENT_PIPELINE.map((step) => (step.name === 'insert_batch' ? insertBatchStep : step)));
     expect(retried.items[0]?.outcome.kind).toBe('ok');
     expect(await storedCounts(workspaceId)).toEqual({ events: 1, rows: 1 });
+  });
+});
+
+describe('event pipeline round trips', () => {
+  it('before the insert a batch reads Redis once (seen marks and cached identities in one MGET); after it, writes once', async () => {
+    const workspaceId = `ws-trips-${crypto.randomUUID()}`;
+    // Links the anonymous id to the user, so the next batch finds both in the identity cache.
+    await deliver([collected(workspaceId, { type: 'identify', userId: 'u-trips', anonymousId: 'a-trips' })]);
+    const calls: string[] = [];
+    const events = [collected(workspaceId, { userId: null, anonymousId: 'a-trips' }), collected(workspaceId, { userId: 'u-trips', anonymousId: null })];
+    const result = await runPipeline(asMessages(events), depsFor({ redis: countingRedis(calls) }));
+    expect(result.items.map((item) => [item.outcome.kind, item.personId])).toEqual([['ok', 'user:u-trips'], ['ok', 'user:u-trips']]);
+    expect(calls).toEqual(['mget', 'pipeline']);
+  });
+
+  it('the live feed gets the batch right after the insert; the seen marks follow in the closing pipeline', async () => {
+    const workspaceId = `ws-feed-first-${crypto.randomUUID()}`;
+    const event = collected(workspaceId);
+    const redis = createRedis(env);
+    const seenDuringFanOut: (string | null)[] = [];
+    const probe = afterInsertStep([{ name: 'live_feed', run: async () => void seenDuringFanOut.push(await redis.get<string>(seenKey(workspaceId, event.messageId))) }]);
+    await runPipeline(asMessages([event]), depsFor(), EVENT_PIPELINE.map((step) => (step.name === 'after_insert' ? probe : step)));
+    expect(seenDuringFanOut).toEqual([null]);
+    expect(await redis.get<string>(seenKey(workspaceId, event.messageId))).toBe('1');
+  });
+
+  it('the batch report rides in the same closing pipeline, with the live-feed publish timings', async () => {
+    const workspaceId = `ws-report-${crypto.randomUUID()}`;
+    await deliver([collected(workspaceId), collected(workspaceId)]);
+    const reports = (await createRedis(env).lrange<string>(PIPELINE_STATS_KEY, 0, 50)).map((line) => z.object({ workspaceIds: z.array(z.string()), startedAt: z.number(), settledAt: z.number(), live: z.array(z.object({ workspaceId: z.string(), items: z.number(), roomAt: z.number().nullable() })) }).loose().parse(JSON.parse(line)));
+    const report = reports.find((candidate) => candidate.workspaceIds.includes(workspaceId));
+    expect(report?.live).toEqual([expect.objectContaining({ workspaceId, items: 2 })]);
+    expect(report?.live[0]?.roomAt).toBeGreaterThanOrEqual(report?.startedAt ?? Infinity);
+    expect(report?.settledAt).toBeGreaterThanOrEqual(report?.live[0]?.roomAt ?? Infinity);
+  });
+
+  it('a failed identity insert retries the whole batch and marks nothing seen; the redelivery is counted once', async () => {
+    const workspaceId = `ws-link-fail-${crypto.randomUUID()}`;
+    const events = [collected(workspaceId, { type: 'identify', userId: 'u-fail', anonymousId: 'a-fail' }), collected(workspaceId, { userId: null, anonymousId: 'a-fail' })];
+    const failed = await runPipeline(asMessages(events), depsFor({ clickhouse: failingInsertsInto('identities') }));
+    expect(failed.items.map((item) => item.outcome.kind)).toEqual(['retry', 'retry']);
+    expect(failed.timings.find((timing) => timing.step === 'insert_batch')?.error).toContain('ClickHouse refused identities');
+    expect(await createRedis(env).get<string>(seenKey(workspaceId, events[0]?.messageId ?? ''))).toBeNull();
+    const redelivered = await deliver(events, { attempts: 2 });
+    expect(redelivered.explicitAcks).toHaveLength(2);
+    expect((await storedCounts(workspaceId)).events).toBe(2);
   });
 });
 

@@ -138,7 +138,7 @@ describe('broadcast', () => {
 
   it('publishing never throws into the pipeline, even with a broken room call', async () => {
     const broken = { ...env, LIVE_FEED: { getByName: () => { throw new Error('namespace down'); } } } as unknown as Env;
-    await expect(publishToLiveFeed(broken, 'w', [feedItem('w')])).resolves.toBeUndefined();
+    await expect(publishToLiveFeed(broken, 'w', [feedItem('w')])).resolves.toMatchObject({ workspaceId: 'w', items: 1, seqFrom: null, error: 'namespace down' });
   });
 });
 

@@ -53,7 +53,8 @@ const liveFeedHook: AfterInsertHook = {
   async run(deps, state) {
     const byWorkspace = new Map<string, FeedItem[]>();
     for (const item of feedItemsOf(state)) byWorkspace.set(item.workspaceId, [...(byWorkspace.get(item.workspaceId) ?? []), item]);
-    await Promise.all([...byWorkspace].map(([workspaceId, items]) => publishToLiveFeed(deps.env, workspaceId, items)));
+    const reports = await Promise.all([...byWorkspace].map(([workspaceId, items]) => publishToLiveFeed(deps.env, workspaceId, items)));
+    for (const report of reports) if (report) state.livePublishes.push(report);
   },
 };
 

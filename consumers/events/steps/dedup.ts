@@ -3,16 +3,20 @@
  * (workspace, messageId) once. How:
  * 1. Hot path (here): one Redis MGET of `monfri:seen:<workspace>:<messageId>` for the
  *    batch; a key that exists means the event is already stored -> drop('duplicate').
- *    The same id twice inside one batch keeps only the first.
- * 2. The key is written only AFTER the ClickHouse insert succeeded (insert-batch step),
- *    with SET NX and a 7-day TTL. Marking before the insert would make a failed insert's
- *    retry look like a duplicate and lose the event.
+ *    The same id twice inside one batch keeps only the first. The same MGET also reads
+ *    the identity cache keys of the batch's events for the next step, so the batch pays
+ *    one Redis round trip before the insert, not two.
+ * 2. The key is queued only AFTER the ClickHouse insert succeeded (insert-batch step),
+ *    with SET NX and a 7-day TTL, and written in the batch's closing Redis pipeline,
+ *    before the handler returns (acks take effect only then). Marking before the insert
+ *    would make a failed insert's retry look like a duplicate and lose the event.
  * 3. Backstop: if Redis is down, or the consumer dies between insert and marking, the
  *    duplicate row has the same ReplacingMergeTree key (workspace, day, message_id), and
  *    every query reads FINAL / uniqExact(message_id) (lib/event-queries.ts).
  * So a Redis outage costs extra rows on disk, never a lost or double-counted event.
  */
 import { drop, type Outcome, type PipelineDeps, type PipelineItem, type Step } from '../types';
+import { identityCacheKeysOf } from './resolve-identity';
 
 export const SEEN_TTL_SECONDS = 7 * 24 * 60 * 60;
 
@@ -20,20 +24,22 @@ export function seenKey(workspaceId: string, messageId: string): string {
   return `monfri:seen:${workspaceId}:${messageId}`;
 }
 
-async function alreadySeen(deps: PipelineDeps, keys: string[]): Promise<boolean[]> {
-  if (!deps.redis || keys.length === 0) return keys.map(() => false);
+/** One MGET for `keys` (null = no such key); null when Redis is missing or failing (the pipeline degrades, never fails on it). */
+async function readKeys(deps: PipelineDeps, keys: string[]): Promise<(string | null)[] | null> {
+  if (!deps.redis) return null;
+  if (keys.length === 0) return [];
   try {
     const values = await deps.redis.mget<(string | null)[]>(...keys);
-    return keys.map((_, index) => values[index] !== null && values[index] !== undefined);
+    return keys.map((_, index) => (typeof values[index] === 'string' ? values[index] : null));
   } catch (error) {
     console.warn(JSON.stringify({ level: 'warn', msg: 'dedup_redis_unavailable', error: String(error) }));
-    return keys.map(() => false);
+    return null;
   }
 }
 
 export const dedupStep: Step = {
   name: 'dedup',
-  async run({ items, deps }) {
+  async run({ items, state, deps }) {
     const outcomes = new Map<PipelineItem, Outcome>();
     const firstOfId = new Map<string, PipelineItem>();
     for (const item of items) {
@@ -43,11 +49,14 @@ export const dedupStep: Step = {
       else firstOfId.set(key, item);
     }
     const keys = [...firstOfId.keys()];
-    const seen = await alreadySeen(deps, keys);
+    const identityKeys = [...new Set([...firstOfId.values()].flatMap((item) => (item.event ? identityCacheKeysOf(item.event) : [])))];
+    const values = await readKeys(deps, [...keys, ...identityKeys]);
     keys.forEach((key, index) => {
       const item = firstOfId.get(key);
-      if (item && seen[index]) outcomes.set(item, drop('duplicate'));
+      if (item && typeof values?.[index] === 'string') outcomes.set(item, drop('duplicate'));
     });
+    // Only answers Redis actually gave are cached; after a failure resolve-identity asks again.
+    if (values) identityKeys.forEach((key, index) => state.identityCache.set(key, values[keys.length + index] ?? null));
     return outcomes;
   },
 };

@@ -15,13 +15,15 @@
  *   user's person.
  * Reads (events by person) resolve through the identity map again, so events from before
  * a link (the anonymous period) belong to the person too.
- * Lookup: Redis cache first (`monfri:identity:<ws>:<key>`), ClickHouse `identities FINAL`
- * for misses. Links are cached (no TTL) only after the insert succeeded. Keys ClickHouse
- * does not know are cached as NOT_LINKED for a few minutes (SET NX, so a link written
- * meanwhile is never hidden; a new link overwrites the marker): without it every batch
- * with a new id would query ClickHouse. Worst case (consumer died between the ClickHouse
- * insert of a link and its cache write) events get the unlinked person for NOT_LINKED_TTL;
- * reads resolve through the identity table, so queries still see the right person.
+ * Lookup: Redis cache first (`monfri:identity:<ws>:<key>`, read by the dedup step's MGET for
+ * the batch's own keys), ClickHouse `identities FINAL` for misses. Links are cached (no TTL)
+ * only after the insert succeeded. Keys ClickHouse does not know are cached as NOT_LINKED
+ * for a few minutes (SET NX, so a link written meanwhile is never hidden; a new link
+ * overwrites the marker, and the batch's closing pipeline writes markers before links):
+ * without it every batch with a new id would query ClickHouse. Worst case (consumer died
+ * between the ClickHouse insert of a link and its cache write) events get the unlinked
+ * person for NOT_LINKED_TTL; reads resolve through the identity table, so queries still
+ * see the right person.
  */
 import { z } from 'zod';
 import { anonymousKey, lookupIdentitiesQuery, queryRows, userKey } from '../../../lib/event-queries';
@@ -44,13 +46,25 @@ function identityKeysOf(event: CollectedEvent): string[] {
   return keys;
 }
 
-/** Cached answers: a person id, or NOT_LINKED (ClickHouse recently had no link). */
-async function fromCache(deps: PipelineDeps, workspaceId: string, keys: string[]): Promise<Map<string, string>> {
+/** The cache keys this step will look up first for `event` (the dedup step reads them in its MGET). */
+export function identityCacheKeysOf(event: CollectedEvent): string[] {
+  return identityKeysOf(event).map((key) => identityCacheKey(event.workspaceId, key));
+}
+
+/** Cached answers: a person id, or NOT_LINKED (ClickHouse recently had no link). Prefetched answers first, one MGET for the rest. */
+async function fromCache(deps: PipelineDeps, state: BatchState, workspaceId: string, keys: string[]): Promise<Map<string, string>> {
   const found = new Map<string, string>();
-  if (!deps.redis || keys.length === 0) return found;
+  const unread: string[] = [];
+  for (const key of keys) {
+    const cacheKey = identityCacheKey(workspaceId, key);
+    if (!state.identityCache.has(cacheKey)) unread.push(key);
+    const person = state.identityCache.get(cacheKey);
+    if (typeof person === 'string') found.set(key, person);
+  }
+  if (!deps.redis || unread.length === 0) return found;
   try {
-    const values = await deps.redis.mget<(string | null)[]>(...keys.map((key) => identityCacheKey(workspaceId, key)));
-    keys.forEach((key, index) => {
+    const values = await deps.redis.mget<(string | null)[]>(...unread.map((key) => identityCacheKey(workspaceId, key)));
+    unread.forEach((key, index) => {
       const person = values[index];
       if (typeof person === 'string') found.set(key, person);
     });
@@ -60,15 +74,12 @@ async function fromCache(deps: PipelineDeps, workspaceId: string, keys: string[]
   return found;
 }
 
-async function cacheNotLinked(deps: PipelineDeps, workspaceId: string, keys: string[]): Promise<void> {
-  if (!deps.redis || keys.length === 0) return;
-  const pipeline = deps.redis.pipeline();
-  for (const key of keys) pipeline.set(identityCacheKey(workspaceId, key), NOT_LINKED, { nx: true, ex: NOT_LINKED_TTL_SECONDS });
-  try {
-    await pipeline.exec();
-  } catch (error) {
-    console.warn(JSON.stringify({ level: 'warn', msg: 'identity_cache_unavailable', error: String(error) }));
-  }
+/** Queued for the batch's closing pipeline: nothing on the way to the insert waits for it. */
+function cacheNotLinked(state: BatchState, workspaceId: string, keys: string[]): void {
+  if (keys.length === 0) return;
+  state.redisWrites.push((pipeline) => {
+    for (const key of keys) pipeline.set(identityCacheKey(workspaceId, key), NOT_LINKED, { nx: true, ex: NOT_LINKED_TTL_SECONDS });
+  });
 }
 
 async function fromClickHouse(deps: PipelineDeps, workspaceId: string, keys: string[]): Promise<Map<string, string>> {
@@ -80,16 +91,16 @@ async function fromClickHouse(deps: PipelineDeps, workspaceId: string, keys: str
 }
 
 /** Known links for `keys`, plus the links of the persons they point to (alias chains). */
-async function loadLinks(deps: PipelineDeps, workspaceId: string, keys: string[]): Promise<Map<string, string>> {
+async function loadLinks(deps: PipelineDeps, state: BatchState, workspaceId: string, keys: string[]): Promise<Map<string, string>> {
   const known = new Map<string, string>();
   const asked = new Set<string>();
   let pending = [...new Set(keys)];
   for (let hop = 0; hop < MAX_HOPS && pending.length > 0; hop++) {
     pending.forEach((key) => asked.add(key));
-    const cached = await fromCache(deps, workspaceId, pending);
+    const cached = await fromCache(deps, state, workspaceId, pending);
     const misses = pending.filter((key) => !cached.has(key));
     const stored = await fromClickHouse(deps, workspaceId, misses);
-    await cacheNotLinked(deps, workspaceId, misses.filter((key) => !stored.has(key)));
+    cacheNotLinked(state, workspaceId, misses.filter((key) => !stored.has(key)));
     for (const [key, person] of [...cached, ...stored]) if (person !== NOT_LINKED) known.set(key, person);
     pending = [...new Set([...known.values()])].filter((person) => !asked.has(person));
   }
@@ -159,7 +170,7 @@ export const resolveIdentityStep: Step = {
     }
     for (const [workspaceId, workspaceItems] of byWorkspace) {
       const keys = workspaceItems.flatMap((item) => (item.event ? identityKeysOf(item.event) : []));
-      const map = new IdentityMap(workspaceId, await loadLinks(deps, workspaceId, keys), state);
+      const map = new IdentityMap(workspaceId, await loadLinks(deps, state, workspaceId, keys), state);
       const ordered = [...workspaceItems].sort(byEventTime);
       // Links of the whole batch first, so an anonymous event in the same batch as its identify already gets the user's person.
       for (const item of ordered) if (item.event) applyLinks(map, item.event, deps.now());

@@ -23,6 +23,9 @@ export const MAX_UNACKED_BYTES = 1024 * 1024;
 export const MAX_UNACKED_FRAMES = 1000;
 /** Workspace id header the /v1/live route sets when it forwards an upgrade here. */
 export const WORKSPACE_HEADER = 'x-monfri-workspace';
+/** The verified ticket's nonce and expiry (epoch seconds), forwarded by the upgrade route. */
+export const TICKET_NONCE_HEADER = 'x-monfri-ticket-nonce';
+export const TICKET_EXPIRES_HEADER = 'x-monfri-ticket-expires';
 const TAG_ALL = 'all';
 /** Tags are capped at 256 characters; the full filter is re-checked from the attachment. */
 const TAG_VALUE_LENGTH = 200;
@@ -130,6 +133,17 @@ export class LiveFeed extends DurableObject<Env> {
     );
     // Keep-alive pings are answered without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
+    ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)');
+  }
+
+  /**
+   * A ticket opens one socket: its nonce is recorded until the ticket expires, and a second
+   * upgrade with it is refused. Kept in the room's own storage, so it holds across isolates.
+   */
+  private consumeTicket(nonce: string, expiresAt: number): boolean {
+    const sql = this.ctx.storage.sql;
+    sql.exec('DELETE FROM used_tickets WHERE expires_at < ?', Math.floor(Date.now() / 1000));
+    return sql.exec('INSERT INTO used_tickets (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING', nonce, expiresAt).rowsWritten > 0;
   }
 
   /**
@@ -162,6 +176,11 @@ export class LiveFeed extends DurableObject<Env> {
 
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return new Response('expected a WebSocket upgrade', { status: 426 });
+    const nonce = request.headers.get(TICKET_NONCE_HEADER);
+    const expiresAt = Number(request.headers.get(TICKET_EXPIRES_HEADER));
+    if (!nonce || !Number.isInteger(expiresAt) || !this.consumeTicket(nonce, expiresAt)) {
+      return Response.json({ error: { code: 'ticket_used', message: 'This live-feed ticket has already opened a connection; request a new one.' } }, { status: 401 });
+    }
     const url = new URL(request.url);
     const filter = filterFromUrl(url);
     const limit = backfillLimitFromUrl(url);

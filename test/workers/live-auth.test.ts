@@ -49,6 +49,17 @@ describe('tickets', () => {
     expect(await upgradeError('garbage')).toEqual({ status: 401, code: 'invalid_ticket' });
   });
 
+  it('a ticket opens one socket: a second upgrade with it is refused, a new ticket works', async () => {
+    const ws = await createTestWorkspace('ticket once');
+    const ticket = await ticketFor(ws.secretKey);
+    const first = await connectLive(ticket);
+    expect(first.response.status).toBe(101);
+    expect(await upgradeError(ticket)).toEqual({ status: 401, code: 'ticket_used' });
+    const second = await connectLive(await ticketFor(ws.secretKey));
+    expect(second.response.status).toBe(101);
+    for (const { reader } of [first, second]) reader.socket.close();
+  });
+
   it('a plain GET without upgrade gets 426', async () => {
     const ws = await createTestWorkspace('ticket no upgrade');
     const response = await call(`/v1/live?ticket=${await ticketFor(ws.secretKey)}`);

@@ -85,9 +85,8 @@ describe('back-fill', () => {
 describe('broadcast', () => {
   it('delivers every item once, in publish order, across batches and sockets', async () => {
     const ws = await createTestWorkspace('live order');
-    const ticket = await ticketFor(ws.secretKey);
-    const first = await openFeed(ticket, '&backfill=0');
-    const second = await openFeed(ticket, '&backfill=0');
+    const first = await openFeed(await ticketFor(ws.secretKey), '&backfill=0');
+    const second = await openFeed(await ticketFor(ws.secretKey), '&backfill=0');
     const batches = Array.from({ length: 10 }, (_, b) => Array.from({ length: 3 }, (_, i) => feedItem(ws.workspaceId, { event: `B${b}-${i}` })));
     // Published concurrently: the room's input gate must still keep seq order on each socket.
     await Promise.all(batches.map((batch) => publishToLiveFeed(env, ws.workspaceId, batch)));
@@ -104,10 +103,9 @@ describe('broadcast', () => {
 
   it('filtered sub-feeds get only their event name or person', async () => {
     const ws = await createTestWorkspace('live filters');
-    const ticket = await ticketFor(ws.secretKey);
-    const byEvent = await openFeed(ticket, '&event=Signed%20Up');
-    const byPerson = await openFeed(ticket, '&person=anon-42');
-    const everything = await openFeed(ticket);
+    const byEvent = await openFeed(await ticketFor(ws.secretKey), '&event=Signed%20Up');
+    const byPerson = await openFeed(await ticketFor(ws.secretKey), '&person=anon-42');
+    const everything = await openFeed(await ticketFor(ws.secretKey));
     const items = [
       feedItem(ws.workspaceId, { event: 'Signed Up', userId: 'u1', personId: 'u1' }),
       feedItem(ws.workspaceId, { event: 'Page Viewed', userId: null, anonymousId: 'anon-42', personId: 'p-9' }),
@@ -119,7 +117,7 @@ describe('broadcast', () => {
     expect((await nextEvents(everything.reader)).map((item) => item.event)).toEqual(['Signed Up', 'Page Viewed', 'Order Completed']);
     expect(await byEvent.reader.nothingWithin(100)).toBe(true);
     // Back-fill honours the same filter (read from the ring by event name / person id).
-    const lateByPerson = await openFeed(ticket, '&person=u2');
+    const lateByPerson = await openFeed(await ticketFor(ws.secretKey), '&person=u2');
     expect(lateByPerson.backfill.map((item) => item.event)).toEqual(['Order Completed']);
     for (const feed of [byEvent, byPerson, everything, lateByPerson]) feed.reader.socket.close();
   });
@@ -145,9 +143,8 @@ describe('broadcast', () => {
 describe('slow clients', () => {
   it('a client that stops acking gets one drop notice at the byte budget, others keep receiving, and it resumes after acking', async () => {
     const ws = await createTestWorkspace('live slow');
-    const ticket = await ticketFor(ws.secretKey);
-    const fast = await openFeed(ticket, '&backfill=0');
-    const { reader: slow } = await connectLive(ticket, '&backfill=0', {}, false);
+    const fast = await openFeed(await ticketFor(ws.secretKey), '&backfill=0');
+    const { reader: slow } = await connectLive(await ticketFor(ws.secretKey), '&backfill=0', {}, false);
     const socket = slow.socket;
     // ~100 KB per frame: the 1 MiB budget is reached after about ten un-acked frames.
     const blob = 'x'.repeat(100_000);

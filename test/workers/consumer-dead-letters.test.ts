@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createRedis } from '../../lib/redis';
 import { eventStreamKey, STREAM_EVENT_FIELD } from '../../lib/stream';
-import { bearer, call, createTestWorkspace, OPERATOR } from './support';
+import { bearer, call, createTestWorkspace, eventually, OPERATOR } from './support';
 import { collected, deliver, env, storedCounts } from './pipeline-support';
-
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('dead-letter replay (admin API)', () => {
   it('lists dead letters per workspace and replays them into the events queue exactly once', async () => {

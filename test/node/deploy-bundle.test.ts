@@ -24,4 +24,5 @@ it('wrangler deploy --dry-run bundles the one Worker with every binding', () => 
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
-});
+  // A full wrangler bundle: seconds, more on a loaded 2-core machine.
+}, 60_000);

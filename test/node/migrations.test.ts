@@ -67,5 +67,6 @@ describe('D1 migrations', () => {
     expect(again.status).toBe(0);
     expect(again.stdout).toMatch(/No migrations to apply/i);
     expect(() => applyD1Migrations(persistTo)).not.toThrow();
-  });
+    // Three wrangler CLI runs, each a few seconds on a loaded 2-core machine.
+  }, 60_000);
 });

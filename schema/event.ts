@@ -188,11 +188,3 @@ export const incomingParsedEventSchema = z
     incomingAliasSchema.extend(parsedJsonFields),
   ])
   .superRefine(requireIdentity) satisfies z.ZodType<IncomingEvent>;
-
-/** `collectedEventSchema` for an event the edge built from a parsed body (same output type). */
-export const collectedParsedEventSchema = collectedEventSchema.extend({
-  properties: parsedJsonObjectSchema,
-  traits: parsedJsonObjectSchema,
-  context: parsedJsonObjectSchema,
-  integrations: parsedJsonObjectSchema,
-}) satisfies z.ZodType<CollectedEvent>;

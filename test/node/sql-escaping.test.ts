@@ -98,7 +98,7 @@ describe('identifier allow-list', () => {
     expect(() => identifier('a b', badList)).toThrow(TypeError);
   });
 
-  it('fuzz: any string not on the list throws', () => {
+  it('fuzz: every string not on the list throws', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 20 }), (name) => {
         fc.pre(!(allowed as readonly string[]).includes(name));

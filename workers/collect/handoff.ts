@@ -9,11 +9,10 @@ import { REQUEST_REJECTIONS } from '../../schema/rejections';
 import { ApiError } from '../errors';
 import { utf8Length } from './validate';
 
-/** Cloudflare Queues: 100 messages and 256 KB per sendBatch, 128 KB per message; headroom for envelope overhead. */
+/** Cloudflare Queues: 100 messages and 256 KB per sendBatch (128 KB per message is never reached: events are capped at 32 KB); headroom for envelope overhead. */
 export const QUEUE_LIMITS = {
   maxMessagesPerSend: 100,
   maxBytesPerSend: 240 * 1024,
-  maxBytesPerMessage: 120 * 1024,
   perMessageOverheadBytes: 128,
 } as const;
 

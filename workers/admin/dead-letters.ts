@@ -9,6 +9,7 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { chunkForQueue } from '../../lib/queue-batches';
 import { createRedis } from '../../lib/redis';
 import { eventStreamKey, STREAM_EVENT_FIELD } from '../../lib/stream';
 import type { AdminActor, AppEnv } from '../context';
@@ -17,9 +18,6 @@ import { parseJsonBody } from '../validation';
 
 const REPLAYABLE_QUEUES = ['monfri-events', 'monfri-webhooks'] as const;
 type ReplayableQueue = (typeof REPLAYABLE_QUEUES)[number];
-/** Cloudflare Queues: at most 100 messages and 256 KB per sendBatch; stay under with margin. */
-const MAX_BATCH_MESSAGES = 100;
-const MAX_BATCH_BYTES = 200 * 1024;
 const STREAM_PAGE = 500;
 const MAX_STREAM_REPLAY = 200_000;
 
@@ -33,25 +31,15 @@ function queueBinding(env: Env, queue: ReplayableQueue): Queue {
   return queue === 'monfri-events' ? env.EVENTS : env.WEBHOOKS;
 }
 
-/** Sends bodies in batches that respect the Queues limits; returns how many were sent. */
+/** Sends bodies in order, in batches that respect the Queues limits; returns how many were sent. */
 export async function sendInBatches(queue: Queue, bodies: readonly unknown[]): Promise<number> {
-  let batch: MessageSendRequest[] = [];
-  let bytes = 0;
+  const encoder = new TextEncoder();
+  const messages = bodies.map((body) => ({ body, bytes: encoder.encode(JSON.stringify(body)).byteLength }));
   let sent = 0;
-  const flush = async (): Promise<void> => {
-    if (batch.length === 0) return;
-    await queue.sendBatch(batch);
-    sent += batch.length;
-    batch = [];
-    bytes = 0;
-  };
-  for (const body of bodies) {
-    const size = JSON.stringify(body).length;
-    if (batch.length >= MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES) await flush();
-    batch.push({ body, contentType: 'json' });
-    bytes += size;
+  for (const chunk of chunkForQueue(messages, (message) => message.bytes)) {
+    await queue.sendBatch(chunk.map(({ body }) => ({ body, contentType: 'json' as const })));
+    sent += chunk.length;
   }
-  await flush();
   return sent;
 }
 

@@ -3,18 +3,12 @@
  * per-workspace Redis Stream mirror (best effort, after the response, never fails ingestion).
  */
 import type { Redis } from '../../lib/redis';
+import { chunkForQueue } from '../../lib/queue-batches';
 import { eventStreamKey, STREAM_EVENT_FIELD } from '../../lib/stream';
 import { LIMITS, type CollectedEvent } from '../../schema/event';
 import { REQUEST_REJECTIONS } from '../../schema/rejections';
 import { ApiError } from '../errors';
 import { utf8Length } from './validate';
-
-/** Cloudflare Queues: 100 messages and 256 KB per sendBatch (128 KB per message is never reached: events are capped at 32 KB); headroom for envelope overhead. */
-export const QUEUE_LIMITS = {
-  maxMessagesPerSend: 100,
-  maxBytesPerSend: 240 * 1024,
-  perMessageOverheadBytes: 128,
-} as const;
 
 export const QUEUE_RETRY_AFTER_SECONDS = 10;
 
@@ -38,26 +32,6 @@ export function serializeEvent(event: CollectedEvent): SerializedEvent {
   return { event, json, bytes: read === json.length ? written : utf8Length(json) };
 }
 
-/** Splits events into sendBatch calls that each stay within the message and byte limits, in order. */
-export function chunkForQueue(events: readonly SerializedEvent[]): SerializedEvent[][] {
-  const chunks: SerializedEvent[][] = [];
-  let current: SerializedEvent[] = [];
-  let currentBytes = 0;
-  for (const item of events) {
-    const size = item.bytes + QUEUE_LIMITS.perMessageOverheadBytes;
-    const full = current.length >= QUEUE_LIMITS.maxMessagesPerSend || currentBytes + size > QUEUE_LIMITS.maxBytesPerSend;
-    if (current.length > 0 && full) {
-      chunks.push(current);
-      current = [];
-      currentBytes = 0;
-    }
-    current.push(item);
-    currentBytes += size;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
-}
-
 /**
  * All or nothing from the client's view: if any chunk fails the request is answered 503
  * and the client retries the whole batch. Chunks that did go through are then delivered
@@ -68,7 +42,7 @@ export function chunkForQueue(events: readonly SerializedEvent[]): SerializedEve
  */
 export async function sendToQueue(queue: Queue, events: readonly SerializedEvent[]): Promise<void> {
   try {
-    await Promise.all(chunkForQueue(events).map((chunk) => queue.sendBatch(chunk.map(({ json }) => ({ body: json, contentType: 'text' as const })))));
+    await Promise.all(chunkForQueue(events, (item) => item.bytes).map((chunk) => queue.sendBatch(chunk.map(({ json }) => ({ body: json, contentType: 'text' as const })))));
   } catch (error) {
     console.error(JSON.stringify({ level: 'error', step: 'queue_send', events: events.length, error: error instanceof Error ? error.message : String(error) }));
     throw new ApiError(503, 'queue_unavailable', REQUEST_REJECTIONS.queue_unavailable, undefined, { 'Retry-After': String(QUEUE_RETRY_AFTER_SECONDS) });

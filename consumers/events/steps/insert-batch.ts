@@ -16,44 +16,37 @@ import { identityCacheKey } from './resolve-identity';
 /** Earliest link wins in ReplacingMergeTree(link_rank): the rank falls as time grows. */
 const LINK_RANK_BASE = 2 ** 52;
 
+/** One JSONEachRow INSERT, or nothing when there are no rows. */
+function insertRows<Row extends object>(deps: PipelineDeps, table: string, rows: readonly Row[]): Promise<unknown> | null {
+  return rows.length > 0 ? deps.clickhouse.insert({ table, format: 'JSONEachRow', values: [...rows] }) : null;
+}
+
 function insertIdentityChanges(deps: PipelineDeps, state: BatchState): Promise<unknown>[] {
-  const inserts: Promise<unknown>[] = [];
-  if (state.links.length > 0) {
-    inserts.push(deps.clickhouse.insert({
-      table: IDENTITIES_TABLE,
-      format: 'JSONEachRow',
-      values: state.links.map((link) => ({
-        workspace_id: link.workspaceId,
-        identity_key: link.identityKey,
-        person_id: link.personId,
-        source: link.source,
-        message_id: link.messageId,
-        linked_at_ms: link.linkedAtMs,
-        link_rank: LINK_RANK_BASE - link.linkedAtMs,
-      })),
-    }));
-  }
-  if (state.conflicts.length > 0) {
-    inserts.push(deps.clickhouse.insert({
-      table: IDENTITY_CONFLICTS_TABLE,
-      format: 'JSONEachRow',
-      values: state.conflicts.map((conflict) => ({
-        workspace_id: conflict.workspaceId,
-        identity_key: conflict.identityKey,
-        existing_person_id: conflict.existingPersonId,
-        claimed_person_id: conflict.claimedPersonId,
-        message_id: conflict.messageId,
-        detected_at_ms: conflict.detectedAtMs,
-      })),
-    }));
-  }
-  return inserts;
+  const links = state.links.map((link) => ({
+    workspace_id: link.workspaceId,
+    identity_key: link.identityKey,
+    person_id: link.personId,
+    source: link.source,
+    message_id: link.messageId,
+    linked_at_ms: link.linkedAtMs,
+    link_rank: LINK_RANK_BASE - link.linkedAtMs,
+  }));
+  const conflicts = state.conflicts.map((conflict) => ({
+    workspace_id: conflict.workspaceId,
+    identity_key: conflict.identityKey,
+    existing_person_id: conflict.existingPersonId,
+    claimed_person_id: conflict.claimedPersonId,
+    message_id: conflict.messageId,
+    detected_at_ms: conflict.detectedAtMs,
+  }));
+  return [insertRows(deps, IDENTITIES_TABLE, links), insertRows(deps, IDENTITY_CONFLICTS_TABLE, conflicts)].filter((insert) => insert !== null);
 }
 
 async function insertEvents(deps: PipelineDeps, state: BatchState, stored: (PipelineItem & { row: EventRow })[]): Promise<void> {
-  if (stored.length === 0) return;
   const started = performance.now();
-  await deps.clickhouse.insert({ table: EVENTS_TABLE, format: 'JSONEachRow', values: stored.map((item) => item.row) });
+  const insert = insertRows(deps, EVENTS_TABLE, stored.map((item) => item.row));
+  if (!insert) return;
+  await insert;
   state.eventsInsertMs = performance.now() - started;
 }
 

@@ -25,10 +25,38 @@ export const LIMITS = {
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
-const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
-  z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
+/** Deeper than any event the edge accepts (LIMITS.maxJsonDepth) plus its own envelope; bounds the walk below on hostile input. */
+const MAX_JSON_CHECK_DEPTH = 64;
+
+function isPlainJsonObject(value: object): boolean {
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** A JSON value: finite numbers only (JSON has no Infinity/NaN), plain objects, arrays. */
+export function isJsonValue(value: unknown, depth = 1): value is JsonValue {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value !== 'object' || depth > MAX_JSON_CHECK_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!isJsonValue(item, depth + 1)) return false;
+    return true;
+  }
+  if (!isPlainJsonObject(value)) return false;
+  const object = value as Record<string, unknown>;
+  for (const key of Object.keys(object)) if (!isJsonValue(object[key], depth + 1)) return false;
+  return true;
+}
+
+/**
+ * A JSON object, checked in place and passed through as the same object. Keys are data: a
+ * copy made by assignment (what `z.record` does) silently drops an own `__proto__` key (and
+ * sets the copy's prototype instead), so this schema never copies.
+ */
+export const jsonObjectSchema = z.custom<JsonObject>(
+  (value) => typeof value === 'object' && value !== null && !Array.isArray(value) && isJsonValue(value),
+  'expected a JSON object (finite numbers, plain objects and arrays)',
 );
-export const jsonObjectSchema: z.ZodType<JsonObject> = z.record(z.string(), jsonValue);
 
 /** Segment clients send ids as strings; some send numbers. Both are stored as strings. */
 const identifier = z
@@ -161,11 +189,13 @@ export const collectedEventSchema = z.object({
 export type CollectedEvent = z.output<typeof collectedEventSchema>;
 
 /**
- * Edge fast path. Objects straight out of `JSON.parse` are JSON by construction, so walking
- * them again with the recursive `jsonValue` schema only burns CPU (about 25 µs per event in
- * workerd, where zod cannot JIT). These variants check just the top-level kind of the
- * JSON-object fields and everything else exactly as the schemas above; the edge bounds nesting
- * depth and size with its own cheap walks. Only for values that came from `JSON.parse`.
+ * Edge fast path. Objects straight out of `JSON.parse` are JSON by construction (apart from
+ * numbers too large for a double, which parse to Infinity), so walking them again with the
+ * recursive `jsonObjectSchema` check only burns CPU (about 25 µs per event in workerd, where zod
+ * cannot JIT). These variants check just the top-level kind of the JSON-object fields and
+ * everything else exactly as the schemas above; the edge bounds nesting depth and refuses
+ * non-finite numbers in its own single walk (workers/collect/validate.ts). Only for values
+ * that came from `JSON.parse`.
  */
 export const parsedJsonObjectSchema = z.custom<JsonObject>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), 'expected an object');
 

@@ -7,7 +7,10 @@
 export const REQUEST_REJECTIONS = {
   empty_body: 'The request body is empty.',
   invalid_json: 'The request body is not valid JSON.',
-  unsupported_media_type: 'Send JSON as application/json or text/plain.',
+  unsupported_media_type: 'Send JSON as application/json, text/plain, application/x-www-form-urlencoded or without a content type.',
+  unsupported_content_encoding: 'Content-Encoding must be gzip, deflate or identity.',
+  unsupported_charset: 'JSON must be sent as UTF-8 (ISO-8859-1 is also understood).',
+  invalid_compressed_body: 'The body could not be decompressed with its Content-Encoding.',
   request_too_large: 'The request body is larger than the request limit.',
   too_many_events: 'The batch holds more events than the batch limit.',
   invalid_batch: 'The body must be an object with a `batch` array of events.',

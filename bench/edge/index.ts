@@ -8,6 +8,7 @@
  * Goal: <= 20 µs per event (a 500 KB batch within the Free plan's 10 ms CPU budget).
  */
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { register } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -32,13 +33,13 @@ interface AppModule {
 }
 interface StageModules {
   validate: { validateEvent(raw: unknown, defaults: object, routeType: null): { ok: boolean; event?: unknown } };
-  ingest: { createEventBuilder(sender: unknown, facts: unknown, receivedAt: number): (event: unknown) => unknown; contractViolation(event: unknown): string | null };
+  ingest: { createEventBuilder(sender: unknown, traffic: string, facts: unknown, receivedAt: number): (event: unknown) => unknown; contractViolation(event: unknown): string | null };
   handoff: { serializeEvent(event: unknown): unknown };
 }
 interface RequestModules {
   crypto: { sha256Hex(value: string): Promise<string> };
   parseBody: { readJsonBody(request: Request): Promise<unknown> };
-  ingest: { ingest(input: { events: readonly unknown[]; defaults: object; routeType: null; sender: unknown; facts: unknown; receivedAt: number }): { accepted: unknown[] } };
+  ingest: { ingest(input: { events: readonly unknown[]; defaults: object; routeType: null; sender: unknown; traffic: string; facts: unknown; receivedAt: number }): { accepted: unknown[] } };
   handoff: { mirrorToStream(redis: unknown, workspaceId: string, events: readonly unknown[], maxLen: number): Promise<void> };
   redis: { createRedis(config: unknown): unknown };
 }
@@ -151,7 +152,7 @@ interface Scenario {
   route: '/v1/collect' | '/v1/batch';
   label: string;
   headers: Record<string, string>;
-  body: (events: Record<string, unknown>[]) => string;
+  body: (events: Record<string, unknown>[]) => string | Blob;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -166,6 +167,13 @@ const SCENARIOS: Scenario[] = [
     label: 'server /v1/batch',
     headers: { 'content-type': 'application/json', authorization: `Basic ${btoa(`${SECRET_KEY}:`)}`, 'user-agent': 'analytics-node-next/3.1.0' },
     body: (events) => JSON.stringify({ batch: events, sentAt: new Date().toISOString() }),
+  },
+  {
+    // What RudderStack's Node client sends by default: gzip, a Buffer labelled form-urlencoded.
+    route: '/v1/batch',
+    label: 'server /v1/batch, gzip',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'gzip', authorization: `Basic ${btoa(`${SECRET_KEY}:`)}`, 'user-agent': 'analytics-node/3.0.13' },
+    body: (events) => new Blob([gzipSync(JSON.stringify({ batch: events, sentAt: new Date().toISOString() }))]),
   },
 ];
 
@@ -227,10 +235,10 @@ async function stageBreakdown(): Promise<Row[]> {
   const body = JSON.stringify({ batch: Array.from({ length: 500 }, (_, i) => browserEvent(i)) });
   const defaults = { sentAt: new Date().toISOString() };
   const raw = (JSON.parse(body) as { batch: unknown[] }).batch;
-  const sender = { source: 'browser', key: { keyId: 'k', kind: 'write', allowedOrigins: [], workspace: { id: 'ws_bench', name: 'bench', plan: 'growth', anonymizeIp: false, createdAt: '2026-01-01T00:00:00.000Z' } } };
+  const sender = { key: { keyId: 'k', kind: 'write', allowedOrigins: [], workspace: { id: 'ws_bench', name: 'bench', plan: 'growth', anonymizeIp: false, createdAt: '2026-01-01T00:00:00.000Z' } } };
   const facts = { connectingIp: '203.0.113.7', userAgent: BROWSER_UA, cf: { country: 'DE', region: 'Berlin', city: 'Berlin' } };
   const validated = raw.map((event) => modules.validate.validateEvent(event, defaults, null).event);
-  const build = modules.ingest.createEventBuilder(sender, facts, Date.now());
+  const build = modules.ingest.createEventBuilder(sender, 'browser', facts, Date.now());
   const built = validated.map((event) => build(event));
   const json = built.map((event) => JSON.stringify(event));
   const encoder = new TextEncoder();
@@ -297,10 +305,10 @@ async function requestBreakdown(app: FetchableApp, env: BenchEnv): Promise<Row[]
   const [scenario] = SCENARIOS;
   if (!scenario) throw new Error('no scenario');
   const request = (method = 'POST'): Request => new Request(`https://monfri.bench${scenario.route}`, { method, headers: scenario.headers, body: method === 'POST' ? body : null });
-  const sender = { source: 'browser', key: { keyId: 'k', kind: 'write', allowedOrigins: [], workspace: { id: 'ws_bench', name: 'bench', plan: 'growth', anonymizeIp: false, createdAt: '2026-01-01T00:00:00.000Z' } } };
+  const sender = { key: { keyId: 'k', kind: 'write', allowedOrigins: [], workspace: { id: 'ws_bench', name: 'bench', plan: 'growth', anonymizeIp: false, createdAt: '2026-01-01T00:00:00.000Z' } } };
   const facts = { connectingIp: '203.0.113.7', userAgent: BROWSER_UA, cf: null };
   const event = (JSON.parse(body) as { batch: unknown[] }).batch;
-  const accepted = modules.ingest.ingest({ events: event, defaults: {}, routeType: null, sender, facts, receivedAt: Date.now() }).accepted;
+  const accepted = modules.ingest.ingest({ events: event, defaults: {}, routeType: null, sender, traffic: 'browser', facts, receivedAt: Date.now() }).accepted;
   const pending: Promise<unknown>[] = [];
   const ctx = { waitUntil: (promise: Promise<unknown>) => pending.push(promise), passThroughOnException: () => {}, props: {} };
   const viaApp = async (make: () => Request): Promise<void> => {
@@ -310,7 +318,7 @@ async function requestBreakdown(app: FetchableApp, env: BenchEnv): Promise<Row[]
   const pieces: [string, () => Promise<number>][] = [
     ['key hash: crypto.subtle.digest (Node: thread pool)', () => cpuMicrosPerCall(() => modules.crypto.sha256Hex(WRITE_KEY))],
     ['request body read + JSON.parse (Node web streams)', () => cpuMicrosPerCall(() => modules.parseBody.readJsonBody(request()))],
-    ['validate → serialise one event (ingest)', () => cpuMicrosPerCall(async () => modules.ingest.ingest({ events: event, defaults: {}, routeType: null, sender, facts, receivedAt: Date.now() }))],
+    ['validate → serialise one event (ingest)', () => cpuMicrosPerCall(async () => modules.ingest.ingest({ events: event, defaults: {}, routeType: null, sender, traffic: 'browser', facts, receivedAt: Date.now() }))],
     ['stream mirror of one event (instant stub fetch)', () => cpuMicrosPerCall(() => modules.handoff.mirrorToStream(modules.redis.createRedis(env), 'ws_bench', accepted, 100_000))],
     ['routing floor: OPTIONS preflight through the app', () => cpuMicrosPerCall(() => viaApp(() => request('OPTIONS')))],
     ['whole request: one event to /v1/collect (Request built outside)', () => cpuMicrosPerCall(() => viaApp(() => request()))],

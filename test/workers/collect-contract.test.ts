@@ -7,13 +7,14 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ResolvedKey } from '../../schema/control-plane';
-import { collectedEventSchema, LIMITS, type CollectedEvent, type EventSource } from '../../schema/event';
+import type { KeyKind, ResolvedKey } from '../../schema/control-plane';
+import { collectedEventSchema, LIMITS, type CollectedEvent } from '../../schema/event';
 import type { Sender } from '../../workers/collect/authenticate';
 import type { RequestFacts } from '../../workers/collect/enrich';
 import { serializeEvent } from '../../workers/collect/handoff';
 import { contractViolation, createEventBuilder } from '../../workers/collect/ingest';
 import { createTimeCorrector } from '../../workers/collect/normalize';
+import type { RequestTraffic } from '../../workers/collect/traffic';
 import { validateEvent, type BatchDefaults } from '../../workers/collect/validate';
 import { callCollect, trackEvent } from './collect-support';
 import { deliver, env, storedCounts } from './pipeline-support';
@@ -63,17 +64,18 @@ const facts = fc.record({
   userAgent: fc.option(fc.oneof(fc.string({ maxLength: 2000 }), fc.constantFrom('Googlebot/2.1 (+http://www.google.com/bot.html)', 'Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0.0.0'))),
   cf: fc.oneof(fc.constant(null), anyJson, fc.record({ country: anyJson, region: anyJson, city: anyJson }, { requiredKeys: [] })),
 });
-const sender = fc.record({ source: fc.constantFrom<EventSource>('browser', 'server'), anonymizeIp: fc.boolean(), workspaceId: fc.string({ minLength: 1, maxLength: 40 }) }).map(
-  ({ source, anonymizeIp, workspaceId }): Sender => {
+const sender = fc.record({ kind: fc.constantFrom<KeyKind>('write', 'secret'), anonymizeIp: fc.boolean(), workspaceId: fc.string({ minLength: 1, maxLength: 40 }) }).map(
+  ({ kind, anonymizeIp, workspaceId }): Sender => {
     const key: ResolvedKey = {
       keyId: 'key',
-      kind: source === 'server' ? 'secret' : 'write',
+      kind,
       allowedOrigins: [],
       workspace: { id: workspaceId, name: 'w', plan: 'growth', anonymizeIp, createdAt: '2026-01-01T00:00:00.000Z' },
     };
-    return { key, source };
+    return { key };
   },
 );
+const traffic = fc.constantFrom<RequestTraffic>('browser', 'server', 'by_library');
 const receivedAt = fc.integer({ min: Date.parse('2000-01-01'), max: Date.parse('2100-01-01') });
 
 /** What the edge has after JSON.parse: JSON by construction (fast-check's -0 and the like normalised). */
@@ -85,9 +87,9 @@ describe('the event builder keeps the queue contract', () => {
   it('every event the edge validates builds into a CollectedEvent the consumer schema accepts, as sent', () => {
     let built = 0;
     fc.assert(
-      fc.property(fc.array(incoming, { minLength: 1, maxLength: 8 }), defaults, facts, sender, receivedAt, (events, batch, request, who, at) => {
+      fc.property(fc.array(incoming, { minLength: 1, maxLength: 8 }), defaults, facts, sender, traffic, receivedAt, (events, batch, request, who, kind, at) => {
         const batchDefaults = parsedJson(batch) as BatchDefaults;
-        const build = createEventBuilder(who, request as RequestFacts, at);
+        const build = createEventBuilder(who, kind, request as RequestFacts, at);
         for (const raw of events) {
           const validated = validateEvent(parsedJson(raw), batchDefaults, null);
           if (!validated.ok) continue;
@@ -136,7 +138,8 @@ describe('the event builder keeps the queue contract', () => {
 
   it('sizes events exactly in UTF-8, also past the per-event limit', () => {
     const build = createEventBuilder(
-      { source: 'server', key: { keyId: 'k', kind: 'secret', allowedOrigins: [], workspace: { id: 'w', name: 'w', plan: 'growth', anonymizeIp: false, createdAt: '2026-01-01T00:00:00.000Z' } } },
+      { key: { keyId: 'k', kind: 'secret', allowedOrigins: [], workspace: { id: 'w', name: 'w', plan: 'growth', anonymizeIp: false, createdAt: '2026-01-01T00:00:00.000Z' } } },
+      'server',
       { connectingIp: null, userAgent: null, cf: null },
       Date.now(),
     );

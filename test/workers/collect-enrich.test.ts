@@ -116,12 +116,14 @@ describe('request enrichment', () => {
 
   it('anonymises IPv4 and IPv6 for a workspace that asks for it, including a forwarded context.ip', async () => {
     const ws = await createTestWorkspace('private workspace', { anonymizeIp: true });
-    const v4 = await callCollect('/v1/track', { headers: { ...basic(ws.writeKey), 'cf-connecting-ip': '203.0.113.77' }, json: trackEvent({ context: { ip: '192.0.2.44' } }) });
+    // A CORS request (Origin header): browser traffic, so the connecting IP is the visitor's.
+    const browser = { origin: 'https://shop.example.com' };
+    const v4 = await callCollect('/v1/track', { headers: { ...basic(ws.writeKey), ...browser, 'cf-connecting-ip': '203.0.113.77' }, json: trackEvent({ context: { ip: '192.0.2.44' } }) });
     expect(v4.queue.events()[0]).toMatchObject({ ip: '203.0.113.0', context: { ip: '192.0.2.0' } });
-    const v6 = await callCollect('/v1/track', { headers: { ...basic(ws.writeKey), 'cf-connecting-ip': '2001:db8:85a3:1234:5678:8a2e:370:7334' }, json: trackEvent() });
+    const v6 = await callCollect('/v1/track', { headers: { ...basic(ws.writeKey), ...browser, 'cf-connecting-ip': '2001:db8:85a3:1234:5678:8a2e:370:7334' }, json: trackEvent() });
     expect(v6.queue.events()[0]?.ip).toBe('2001:db8:85a3::');
     const plain = await createTestWorkspace();
-    const raw = await callCollect('/v1/track', { headers: { ...basic(plain.writeKey), 'cf-connecting-ip': '203.0.113.77' }, json: trackEvent() });
+    const raw = await callCollect('/v1/track', { headers: { ...basic(plain.writeKey), ...browser, 'cf-connecting-ip': '203.0.113.77' }, json: trackEvent() });
     expect(raw.queue.events()[0]?.ip).toBe('203.0.113.77');
   });
 
@@ -144,26 +146,26 @@ describe('bot screening', () => {
     expect(queue.events()[0]?.bot).toEqual({ flagged: true, reason: 'sdk_automation:webdriver,headless_ua' });
   });
 
-  it('layer 2: a crawler user agent on a browser event is flagged user_agent (and still accepted)', async () => {
+  it('layer 2: a crawler user agent on a browser event is flagged user_agent:<the matched product> (and still accepted)', async () => {
     const ws = await createTestWorkspace();
     const { response, queue } = await callCollect('/v1/track', {
-      headers: { ...basic(ws.writeKey), 'user-agent': 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)' },
+      headers: { ...basic(ws.writeKey), origin: 'https://shop.example.com', 'user-agent': 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)' },
       json: trackEvent(),
     });
     expect(response.status).toBe(200);
-    expect(queue.events()[0]?.bot).toEqual({ flagged: true, reason: 'user_agent' });
+    expect(queue.events()[0]?.bot).toEqual({ flagged: true, reason: 'user_agent:googlebot' });
   });
 
   it('server events are not screened on the server’s own request UA, only on a forwarded context.userAgent', async () => {
     const ws = await createTestWorkspace();
     const ownUa = await callCollect('/v1/track', { headers: { ...basic(ws.secretKey), 'user-agent': 'curl/8.5.0' }, json: trackEvent() });
     expect(ownUa.queue.events()[0]?.bot).toEqual({ flagged: false, reason: null });
-    const sameUaFromBrowser = await callCollect('/v1/track', { headers: { ...basic(ws.writeKey), 'user-agent': 'curl/8.5.0' }, json: trackEvent() });
-    expect(sameUaFromBrowser.queue.events()[0]?.bot).toEqual({ flagged: true, reason: 'user_agent' });
+    const sameUaFromBrowser = await callCollect('/v1/track', { headers: { ...basic(ws.writeKey), origin: 'https://shop.example.com', 'user-agent': 'curl/8.5.0' }, json: trackEvent() });
+    expect(sameUaFromBrowser.queue.events()[0]?.bot).toEqual({ flagged: true, reason: 'user_agent:curl' });
     const forwarded = await callCollect('/v1/track', {
       headers: { ...basic(ws.secretKey), 'user-agent': 'curl/8.5.0' },
       json: trackEvent({ context: { userAgent: 'Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)' } }),
     });
-    expect(forwarded.queue.events()[0]?.bot).toEqual({ flagged: true, reason: 'user_agent' });
+    expect(forwarded.queue.events()[0]?.bot).toEqual({ flagged: true, reason: 'user_agent:bingbot' });
   });
 });

@@ -235,7 +235,8 @@ describe('request-level limits and input errors', () => {
     const cases: [RequestInit, number, string][] = [
       [{ headers: { ...auth, 'content-type': 'application/json' }, body: '{"batch": [' }, 400, 'invalid_json'],
       [{ headers: { ...auth, 'content-type': 'application/json' }, body: '' }, 400, 'empty_body'],
-      [{ headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=b' }, 415, 'unsupported_media_type'],
+      [{ headers: { ...auth, 'content-type': 'multipart/form-data; boundary=x' }, body: '--x--' }, 415, 'unsupported_media_type'],
+      [{ headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=b' }, 400, 'invalid_json'],
       [{ method: 'GET', headers: auth }, 405, 'method_not_allowed'],
       [{ method: 'PUT', headers: auth, body: '{}' }, 405, 'method_not_allowed'],
     ];
@@ -258,12 +259,12 @@ describe('authentication', () => {
     const writeBody = await callCollect('/v1/track', { json: trackEvent({ writeKey: ws.writeKey }) });
     const secretBasic = await callCollect('/v1/track', { headers: basic(ws.secretKey), json: trackEvent() });
     const secretBearer = await callCollect('/v1/batch', { headers: bearer(ws.secretKey), json: { batch: [trackEvent()] } });
-    const sources = [writeBasic, writeBody, secretBasic, secretBearer].map(({ response, queue }) => [response.status, queue.events()[0]?.source, queue.events()[0]?.workspaceId]);
-    expect(sources).toEqual([
-      [200, 'browser', ws.workspaceId],
-      [200, 'browser', ws.workspaceId],
-      [200, 'server', ws.workspaceId],
-      [200, 'server', ws.workspaceId],
+    const answers = [writeBasic, writeBody, secretBasic, secretBearer].map(({ response, queue }) => [response.status, queue.events()[0]?.workspaceId]);
+    expect(answers).toEqual([
+      [200, ws.workspaceId],
+      [200, ws.workspaceId],
+      [200, ws.workspaceId],
+      [200, ws.workspaceId],
     ]);
   });
 
@@ -357,7 +358,8 @@ describe('browser route and CORS', () => {
     const refused = await callCollect('/v1/collect', { headers: { 'content-type': 'text/plain', origin: 'https://evil.example' }, body: body() });
     expect(refused.response.status).toBe(403);
     expect((await refused.response.json<ErrorAnswer>()).error.code).toBe('origin_not_allowed');
-    expect(refused.response.headers.get('access-control-allow-origin')).toBeNull();
+    // Readable by the refused page, so the SDK can log why (the restriction is the 403, not CORS).
+    expect(refused.response.headers.get('access-control-allow-origin')).toBe('https://evil.example');
     expect(refused.queue.calls).toHaveLength(0);
     const viaBasic = await callCollect('/v1/track', { headers: { ...basic(key), origin: 'null' }, json: trackEvent() });
     expect(viaBasic.response.status).toBe(403);

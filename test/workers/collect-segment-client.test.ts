@@ -8,7 +8,8 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-it("Segment's official Node client works against /v1/batch by changing only its host", async () => {
+// Inside workerd, through the client's httpClient hook; test/e2e/real-clients.test.ts drives it with its default options over the network.
+it("Segment's official Node client's batches (handed to the Worker through its httpClient hook) are accepted and queued as sent", async () => {
   const ws = await createTestWorkspace();
   const sendBatch = vi.spyOn(env.EVENTS, 'sendBatch');
   const answers: number[] = [];

@@ -1,5 +1,4 @@
 /** Who is sending: the key (header or body), its workspace, and whether its origin is allowed. */
-import type { EventSource } from '../../schema/event';
 import type { ResolvedKey } from '../../schema/control-plane';
 import { REQUEST_REJECTIONS } from '../../schema/rejections';
 import { credentialFromHeader } from '../auth/credentials';
@@ -7,10 +6,9 @@ import type { KeyStore } from '../auth/key-store';
 import { assertValidKey } from '../auth/middleware';
 import { ApiError } from '../errors';
 
+/** Who sent the request. Whether it is browser or server traffic is decided per request (traffic.ts), not by the key. */
 export interface Sender {
   key: ResolvedKey;
-  /** Secret keys live on servers; write keys are public and used from browsers. */
-  source: EventSource;
 }
 
 /** Segment clients put the write key in the Basic username; some put `writeKey` in the body instead. */
@@ -41,7 +39,7 @@ export async function authenticate(input: AuthenticateInput): Promise<Sender> {
   if (key.kind === 'secret' && !input.allowSecret) {
     throw new ApiError(403, 'wrong_key_kind', 'The browser route takes a write key; never put a secret key in a web page.');
   }
-  return { key, source: key.kind === 'secret' ? 'server' : 'browser' };
+  return { key };
 }
 
 /**

@@ -23,13 +23,14 @@ export function preflight(c: Context<AppEnv>): Response {
 }
 
 /**
- * Which origin the response may be read by: the caller's, unless its resolved key restricts
- * origins and this one is not among them. `*` when there is no Origin (non-browser caller).
+ * Which origin the response may be read by: always the caller's (`*` without an Origin). A
+ * write key's origin restriction is enforced by refusing the request (403
+ * origin_not_allowed), not by CORS: collect answers hold nothing secret, and a page on a
+ * refused origin must be able to read WHY it was refused (the SDK logs the reason), which a
+ * response without this header would hide behind an opaque CORS error.
  */
-export function allowedResponseOrigin(origin: string | null, allowedOrigins: readonly string[] | undefined): string | null {
-  if (origin === null) return '*';
-  if (allowedOrigins && allowedOrigins.length > 0 && !allowedOrigins.includes(origin)) return null;
-  return origin;
+export function allowedResponseOrigin(origin: string | null): string {
+  return origin ?? '*';
 }
 
 /**
@@ -45,11 +46,10 @@ function setResponseHeaders(c: Context<AppEnv>, entries: readonly (readonly [str
   }
 }
 
-/** Runs after the route (or its error) produced a response; `c.var.apiKey` is set once the key resolved. */
+/** Runs after the route (or its error) produced a response. */
 export async function corsHeaders(c: Context<AppEnv>, next: () => Promise<void>): Promise<void> {
   await next();
-  const allowOrigin = allowedResponseOrigin(c.req.header('origin') ?? null, c.get('apiKey')?.allowedOrigins);
-  if (allowOrigin === null) return setResponseHeaders(c, [['vary', 'Origin']]);
+  const allowOrigin = allowedResponseOrigin(c.req.header('origin') ?? null);
   setResponseHeaders(c, [
     ['vary', 'Origin'],
     ['access-control-allow-origin', allowOrigin],

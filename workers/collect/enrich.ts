@@ -12,9 +12,11 @@ export interface RequestFacts {
 }
 
 export function requestFacts(request: Request): RequestFacts {
+  const userAgent = request.headers.get('user-agent')?.trim();
   return {
     connectingIp: request.headers.get('cf-connecting-ip'),
-    userAgent: request.headers.get('user-agent'),
+    // An empty or blank header is no user agent at all (bot screening flags it on browser traffic).
+    userAgent: userAgent ? userAgent : null,
     cf: (request as Request & { cf?: unknown }).cf ?? null,
   };
 }
@@ -42,7 +44,7 @@ export function anonymizeIp(ip: string): string {
 /**
  * Browser events: the connecting IP and user agent are the visitor's own. Server events:
  * the connection is the customer's server, so only what it forwards in `context.ip` /
- * `context.userAgent` describes the end user.
+ * `context.userAgent` / `context.location` describes the end user (see traffic.ts).
  */
 export function resolveIp(source: EventSource, facts: RequestFacts, context: JsonObject, anonymize: boolean): string | null {
   const forwarded = stringField(context, 'ip', 64);
@@ -57,11 +59,18 @@ export function resolveUserAgent(source: EventSource, facts: RequestFacts, conte
   return source === 'browser' ? (fromRequest ?? forwarded) : forwarded;
 }
 
-export function geoFrom(cf: unknown): CollectedEvent['geo'] {
-  const country = stringField(cf, 'country', MAX_GEO_FIELD_LENGTH);
-  const region = stringField(cf, 'region', MAX_GEO_FIELD_LENGTH);
-  const city = stringField(cf, 'city', MAX_GEO_FIELD_LENGTH);
+/** Country/region/city of an object: `request.cf`, or a Segment `context.location`. */
+export function geoFrom(source: unknown): CollectedEvent['geo'] {
+  const country = stringField(source, 'country', MAX_GEO_FIELD_LENGTH);
+  const region = stringField(source, 'region', MAX_GEO_FIELD_LENGTH);
+  const city = stringField(source, 'city', MAX_GEO_FIELD_LENGTH);
   return country === null && region === null && city === null ? null : { country, region, city };
+}
+
+/** Browser events: where the connection comes from (`request.cf`), else what the page forwarded. Server events: `context.location` only. */
+export function resolveGeo(source: EventSource, requestGeo: CollectedEvent['geo'], context: JsonObject): CollectedEvent['geo'] {
+  const forwarded = context.location === undefined ? null : geoFrom(context.location);
+  return source === 'browser' ? (requestGeo ?? forwarded) : forwarded;
 }
 
 export function libraryFrom(context: JsonObject): CollectedEvent['library'] {

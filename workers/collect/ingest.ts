@@ -7,9 +7,10 @@ import { LIMITS, type CollectedEvent, type EventType, type IncomingEvent, type J
 import type { EventRejection } from '../../schema/rejections';
 import type { Sender } from './authenticate';
 import { createBotScreen, type BotScreen } from './bot-screen';
-import { geoFrom, libraryFrom, resolveIp, resolveUserAgent, scrubContext, type RequestFacts } from './enrich';
+import { geoFrom, libraryFrom, resolveGeo, resolveIp, resolveUserAgent, scrubContext, type RequestFacts } from './enrich';
 import { serializeEvent, type SerializedEvent } from './handoff';
 import { assignMessageId, createTimeCorrector, sessionIdFrom } from './normalize';
+import { eventSource, type RequestTraffic } from './traffic';
 import { clientMessageId, refuse, validateEvent, type BatchDefaults, type Refusal } from './validate';
 
 export interface IngestInput {
@@ -18,6 +19,8 @@ export interface IngestInput {
   /** Set on single-event routes (`/v1/track` ...), where the route names the type. */
   routeType: EventType | null;
   sender: Sender;
+  /** Browser or server traffic, as far as the request decides it (traffic.ts). */
+  traffic: RequestTraffic;
   facts: RequestFacts;
   receivedAt: number;
 }
@@ -50,13 +53,14 @@ function traitsOf(event: IncomingEvent): JsonObject {
 export type EventBuilder = (event: IncomingEvent) => CollectedEvent;
 
 /** Builds the events of one request; what they all share (times, geo, user agent verdicts) is worked out once. */
-export function createEventBuilder(sender: Sender, facts: RequestFacts, receivedAt: number, screenBot: BotScreen = createBotScreen()): EventBuilder {
+export function createEventBuilder(sender: Sender, traffic: RequestTraffic, facts: RequestFacts, receivedAt: number, screenBot: BotScreen = createBotScreen()): EventBuilder {
   const anonymize = sender.key.workspace.anonymizeIp;
   const times = createTimeCorrector(receivedAt);
-  const geo = geoFrom(facts.cf);
+  const requestGeo = geoFrom(facts.cf);
   return (event) => {
     const rawContext = event.context ?? {};
-    const userAgent = resolveUserAgent(sender.source, facts, rawContext);
+    const source = eventSource(traffic, rawContext);
+    const userAgent = resolveUserAgent(source, facts, rawContext);
     const corrected = times.correct(event);
     return {
       v: 1,
@@ -77,13 +81,13 @@ export function createEventBuilder(sender: Sender, facts: RequestFacts, received
       sentAt: corrected.sentAt,
       timestampAdjustment: corrected.timestampAdjustment,
       receivedAt: times.receivedAt,
-      source: sender.source,
-      ip: resolveIp(sender.source, facts, rawContext, anonymize),
+      source,
+      ip: resolveIp(source, facts, rawContext, anonymize),
       userAgent,
-      geo,
+      geo: resolveGeo(source, requestGeo, rawContext),
       library: libraryFrom(rawContext),
       sessionId: sessionIdFrom(rawContext),
-      bot: screenBot(rawContext, userAgent),
+      bot: screenBot({ context: rawContext, source, userAgent, requestHasUserAgent: facts.userAgent !== null }),
     };
   };
 }
@@ -121,7 +125,7 @@ export function processEvent(raw: unknown, input: Pick<IngestInput, 'defaults' |
 export function ingest(input: IngestInput): IngestResult {
   const accepted: SerializedEvent[] = [];
   const rejected: EventRejection[] = [];
-  const build = createEventBuilder(input.sender, input.facts, input.receivedAt);
+  const build = createEventBuilder(input.sender, input.traffic, input.facts, input.receivedAt);
   input.events.forEach((raw, index) => {
     const processed = processEvent(raw, input, build);
     if (processed.ok) accepted.push(processed.item);

@@ -18,6 +18,7 @@ import { requestFacts } from './enrich';
 import { mirrorToStream, sendToQueue, streamMaxLen, type SerializedEvent } from './handoff';
 import { ingest, type IngestResult } from './ingest';
 import { readJsonBody } from './parse-body';
+import { requestTraffic, type RequestTraffic } from './traffic';
 import { isPlainObject, type BatchDefaults } from './validate';
 
 /** analytics-next sends `${host}/v1/${type.charAt(0)}` per event and `/v1/b` in batching mode. */
@@ -33,7 +34,6 @@ async function identifySender(c: Context<AppEnv>, body: unknown, allowSecret: bo
     ttlSeconds: keyCacheTtl(c.env),
     allowSecret,
   });
-  // Set before the origin check so the CORS step knows this key's origins even when refusing.
   c.set('apiKey', sender.key);
   if (sender.key.kind === 'write') assertOriginAllowed(sender.key, origin);
   return sender;
@@ -88,12 +88,18 @@ async function readAndIdentify(c: Context<AppEnv>, allowSecret: boolean): Promis
   return { body, sender: await identifySender(c, body, allowSecret) };
 }
 
-function batchRoute(allowSecret: boolean) {
+/** Browser or server traffic, as far as the request tells (traffic.ts has the rule). */
+function trafficOf(c: Context<AppEnv>, sender: Sender, browserRoute: boolean): RequestTraffic {
+  return requestTraffic({ browserRoute, origin: c.req.header('origin') ?? null, keyKind: sender.key.kind });
+}
+
+/** `/v1/collect` is the SDK's browser route: it refuses secret keys and is browser traffic by definition. */
+function batchRoute(browserRoute: boolean) {
   return async (c: Context<AppEnv>): Promise<Response> => {
     const receivedAt = Date.now();
-    const { body, sender } = await readAndIdentify(c, allowSecret);
+    const { body, sender } = await readAndIdentify(c, !browserRoute);
     const { events, defaults } = batchEvents(body);
-    const result = ingest({ events, defaults, routeType: null, sender, facts: requestFacts(c.req.raw), receivedAt });
+    const result = ingest({ events, defaults, routeType: null, sender, traffic: trafficOf(c, sender, browserRoute), facts: requestFacts(c.req.raw), receivedAt });
     await handOff(c, sender, result.accepted);
     return c.json(batchResult(result), result.accepted.length > 0 ? 200 : 400);
   };
@@ -103,7 +109,7 @@ function singleRoute(type: EventType) {
   return async (c: Context<AppEnv>): Promise<Response> => {
     const receivedAt = Date.now();
     const { body, sender } = await readAndIdentify(c, true);
-    const result = ingest({ events: [body], defaults: {}, routeType: type, sender, facts: requestFacts(c.req.raw), receivedAt });
+    const result = ingest({ events: [body], defaults: {}, routeType: type, sender, traffic: trafficOf(c, sender, false), facts: requestFacts(c.req.raw), receivedAt });
     const refusal = result.rejected[0];
     if (refusal) {
       const status = refusal.code === 'event_too_large' ? 413 : 400;
@@ -127,9 +133,9 @@ for (const type of EVENT_TYPES) {
   collectRoutes.post(`/${type}`, singleRoute(type));
   collectRoutes.post(SHORT_PATHS[type], singleRoute(type));
 }
-collectRoutes.post('/batch', batchRoute(true));
-collectRoutes.post('/b', batchRoute(true));
-collectRoutes.post('/collect', batchRoute(false));
+collectRoutes.post('/batch', batchRoute(false));
+collectRoutes.post('/b', batchRoute(false));
+collectRoutes.post('/collect', batchRoute(true));
 for (const path of COLLECT_PATHS) {
   collectRoutes.options(path, preflight);
   collectRoutes.all(path, methodNotAllowed);

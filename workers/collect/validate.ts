@@ -71,21 +71,33 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
+/** What one walk over an event found wrong with it as JSON, if anything. */
+export type JsonProblem = { kind: 'too_deep' } | { kind: 'not_finite'; path: string[] };
+
 /**
- * True when objects/arrays nest deeper than `limit` (the event object itself is level 1).
- * Stops at the first level past the limit, so hostile input cannot make it recurse deeply.
+ * One walk per event: objects/arrays nesting deeper than `limit` (the event object itself is
+ * level 1), and numbers JSON.parse turned into Infinity (`1e400`: JSON has no such number, and
+ * storing it would silently turn it into null). Stops at the first level past the limit, so
+ * hostile input cannot make it recurse deeply; the path is only built for a finding.
  */
-export function exceedsDepth(value: unknown, limit: number, level = 1): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if (level > limit) return true;
+export function jsonProblem(value: unknown, limit: number, level = 1): JsonProblem | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? null : { kind: 'not_finite', path: [] };
+  if (typeof value !== 'object' || value === null) return null;
+  if (level > limit) return { kind: 'too_deep' };
   if (Array.isArray(value)) {
-    for (const child of value) if (exceedsDepth(child, limit, level + 1)) return true;
-    return false;
+    for (let i = 0; i < value.length; i++) {
+      const problem = jsonProblem(value[i], limit, level + 1);
+      if (problem) return problem.kind === 'not_finite' ? { kind: 'not_finite', path: [String(i), ...problem.path] } : problem;
+    }
+    return null;
   }
   // for...in instead of Object.values: no array allocated per nested object.
   const object = value as Record<string, unknown>;
-  for (const key in object) if (exceedsDepth(object[key], limit, level + 1)) return true;
-  return false;
+  for (const key in object) {
+    const problem = jsonProblem(object[key], limit, level + 1);
+    if (problem) return problem.kind === 'not_finite' ? { kind: 'not_finite', path: [key, ...problem.path] } : problem;
+  }
+  return null;
 }
 
 function refusalFromIssue(issue: z.core.$ZodIssue, event: Record<string, unknown>): Validated {
@@ -98,7 +110,12 @@ function refusalFromIssue(issue: z.core.$ZodIssue, event: Record<string, unknown
 }
 
 function validateMerged(merged: Record<string, unknown>): Validated {
-  if (exceedsDepth(merged, LIMITS.maxJsonDepth)) return refuse('too_deep', '', `(${LIMITS.maxJsonDepth} levels)`);
+  const problem = jsonProblem(merged, LIMITS.maxJsonDepth);
+  if (problem?.kind === 'too_deep') return refuse('too_deep', '', `(${LIMITS.maxJsonDepth} levels)`);
+  if (problem) {
+    const path = problem.path.join('.');
+    return refuse('invalid_field', path, `(${path}: a number too large for JSON's range)`);
+  }
   const parsed = incomingParsedEventSchema.safeParse(merged);
   if (parsed.success) return { ok: true, event: parsed.data };
   const firstIssue = parsed.error.issues[0];

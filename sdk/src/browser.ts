@@ -25,9 +25,10 @@ export function browserTransport(win: Window): Transport {
       const timer = win.setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
       try {
         const response = await win.fetch(url, { method: 'POST', body, keepalive: true, credentials: 'omit', signal: abort.signal });
-        const answer: unknown = await response.json().catch(() => null);
-        const rejected = typeof answer === 'object' && answer !== null ? (answer as Record<string, unknown>).rejected : undefined;
-        return { status: response.status, retryAfter: response.headers.get('retry-after'), rejected: Array.isArray(rejected) ? rejected : [] };
+        const answer = (await response.json().catch(() => null)) as { rejected?: unknown; error?: { code?: unknown } } | null;
+        const rejected = answer?.rejected;
+        const reason = answer?.error?.code;
+        return { status: response.status, retryAfter: response.headers.get('retry-after'), rejected: Array.isArray(rejected) ? rejected : [], reason: typeof reason === 'string' ? reason : null };
       } finally {
         win.clearTimeout(timer);
       }

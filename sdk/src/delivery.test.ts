@@ -109,9 +109,9 @@ describe('retries', () => {
     expect(transport.delivered).toHaveLength(1);
   });
 
-  it('drops a batch refused with another 4xx, warns, and goes on with the next', async () => {
+  it('drops a batch refused with another 4xx, warns with the edge reason, and goes on with the next', async () => {
     const { delivery, transport, clock, warnings } = setup({ flushAt: 1 });
-    transport.answer = () => (transport.posts.length === 1 ? status(401) : ok());
+    transport.answer = () => (transport.posts.length === 1 ? { ...status(401), reason: 'revoked_key' } : ok());
     const [first, second] = [event(), event()];
     delivery.add(first);
     await settle();
@@ -119,7 +119,7 @@ describe('retries', () => {
     await clock.advance(100);
     expect(transport.posts).toHaveLength(2);
     expect(messageIds(transport.delivered)).toEqual([second.messageId]);
-    expect(warnings.some((warning) => warning.includes('401'))).toBe(true);
+    expect(warnings).toContain('401 revoked_key: dropped 1 event(s)');
     await clock.advance(120_000);
     expect(transport.posts).toHaveLength(2);
   });

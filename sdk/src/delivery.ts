@@ -17,6 +17,8 @@ export interface SendResult {
   retryAfter: string | null;
   /** Per-event rejections from a 200 answer (the edge says which events it refused and why). */
   rejected: unknown[];
+  /** The edge's reason code for refusing the whole request (e.g. origin_not_allowed). */
+  reason?: string | null;
 }
 
 export interface Transport {
@@ -119,7 +121,7 @@ export function createDelivery(config: DeliveryConfig, transport: Transport, clo
       inFlight = null;
     }
     if (result && (isSuccess(result.status) || isRefusal(result.status))) {
-      if (isRefusal(result.status)) warn(`${result.status}: dropped ${batch.length} event(s)`);
+      if (isRefusal(result.status)) warn(`${result.status} ${result.reason ?? ''}: dropped ${batch.length} event(s)`);
       else if (result.rejected.length) warn('rejected', result.rejected);
       attempt = 0;
       remove(batch);

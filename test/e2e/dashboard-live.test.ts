@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../dev/process';
 import { startTestWorker, type TestWorker } from '../support/worker';
 
@@ -23,6 +23,8 @@ let workspace: Awaited<ReturnType<TestWorker['createWorkspace']>>;
 const runId = Date.now().toString(36);
 const foreignRequests: string[] = [];
 const cspViolations: string[] = [];
+/** Uncaught errors on the dashboard page: every test fails on any of them (checked after each). */
+const pageErrors: string[] = [];
 const userId = `e2e-user-${runId}`;
 
 async function sendFromServer(type: 'track' | 'identify', body: Record<string, unknown>): Promise<void> {
@@ -52,12 +54,16 @@ beforeAll(async () => {
   page.on('request', (request) => {
     if (!request.url().startsWith(worker.url) && !request.url().startsWith(worker.url.replace(/^http/, 'ws'))) foreignRequests.push(request.url());
   });
-  page.on('pageerror', (error) => console.error(`dashboard page error: ${error.message}`));
+  page.on('pageerror', (error) => pageErrors.push(error.message));
   page.on('console', (message) => {
     if (message.type() !== 'error') return;
     console.error(`dashboard console: ${message.text()}`);
     if (message.text().includes('Content Security Policy')) cspViolations.push(message.text());
   });
+});
+
+afterEach(() => {
+  expect(pageErrors.splice(0)).toEqual([]);
 });
 
 afterAll(async () => {

@@ -24,6 +24,8 @@ let worker: TestWorker;
 let browser: Browser;
 let redis: Redis;
 const contexts: BrowserContext[] = [];
+/** Uncaught errors on any demo page: a test fails on any of them (checked after each test). */
+const pageErrors: string[] = [];
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -33,6 +35,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await Promise.all(contexts.splice(0).map((context) => context.close()));
+  expect(pageErrors.splice(0)).toEqual([]);
 });
 
 afterAll(async () => {
@@ -72,7 +75,7 @@ async function openDemo(query: Record<string, string>, options: BrowserContextOp
   contexts.push(context);
   await prepare?.(context);
   const page = await context.newPage();
-  page.on('pageerror', (error) => console.error(`demo page error: ${error.message}`));
+  page.on('pageerror', (error) => pageErrors.push(error.message));
   const search = new URLSearchParams({ writeKey: workspace.writeKey, ...query });
   await page.goto(`${worker.url}/demo/?${search}`);
   await page.waitForFunction(() => (window as unknown as { monfri?: { loaded?: boolean } }).monfri?.loaded === true);

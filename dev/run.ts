@@ -5,7 +5,7 @@
  * a second run reuses .data/ (events, workspaces, keys).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DATA_DIR, logStep, StepError } from './process';
 import { startStack, type Stack } from './stack';
@@ -33,6 +33,8 @@ function readJson<T>(path: string): T | null {
 
 /** Local-only secrets, made once and kept in .data/ so a second run finds the same data. */
 function localSecrets(): LocalSecrets {
+  // A fresh clone has no .data/ yet: this is the first thing written there.
+  mkdirSync(DATA_DIR, { recursive: true });
   const path = join(DATA_DIR, 'secrets.json');
   const existing = readJson<LocalSecrets>(path);
   if (existing) return existing;

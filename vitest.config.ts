@@ -27,6 +27,8 @@ export default defineConfig({
             miniflare: {
               bindings: {
                 TEST_MIGRATIONS: await readD1Migrations('schema/d1'),
+                // Every ClickHouse engine npm test started ([{engine, url, version}]), for the tests that run the same SQL on each.
+                TEST_CLICKHOUSE_ENGINES: testEnv('CLICKHOUSE_ENGINES', '[]'),
                 CLICKHOUSE_URL: testEnv('CLICKHOUSE_URL', 'http://127.0.0.1:18123'),
                 CLICKHOUSE_USER: testEnv('CLICKHOUSE_USER', 'default'),
                 CLICKHOUSE_PASSWORD: testEnv('CLICKHOUSE_PASSWORD', ''),

@@ -4,7 +4,7 @@
  * demo workspace's keys are printed, a tracked event becomes queryable, and Ctrl-C (SIGINT to
  * the whole process group, as a terminal sends it) stops every process it started. Then the
  * same with `CLICKHOUSE_URL` pointing at a ClickHouse that was already running, which must
- * still be running afterwards.
+ * still be running afterwards; and with `CLICKHOUSE_ENGINE=current` (ClickHouse 26.x via chdb).
  *
  * `tsx dev/quickstart-smoke.ts` (exit code 0 = the quickstart works).
  */
@@ -12,7 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureClickHouse } from './clickhouse-server';
+import { ensureClickHouse, LOCAL_CLICKHOUSE_HTTP_PORT, LOCAL_CURRENT_CLICKHOUSE_PORT } from './clickhouse-server';
 import { freePort, logStep, REPO_ROOT } from './process';
 
 const START_TIMEOUT_MS = 300_000;
@@ -63,9 +63,10 @@ async function startDev(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; 
   return { child, printed: { workspaceId: field('Workspace'), writeKey: field('Write key'), secretKey: field('Secret key') }, output: () => output };
 }
 
-async function checkRunning(baseUrl: string, printed: Printed, output: () => string): Promise<void> {
-  const health = (await (await fetch(`${baseUrl}/health`)).json()) as { status?: string };
+async function checkRunning(baseUrl: string, printed: Printed, output: () => string, clickhouseMajor: ((major: number) => boolean) | null): Promise<void> {
+  const health = (await (await fetch(`${baseUrl}/health`)).json()) as { status?: string; clickhouse?: { version?: string } };
   if (health.status !== 'ok') fail(`/health answered ${JSON.stringify(health)}`, output());
+  if (clickhouseMajor && !clickhouseMajor(Number(health.clickhouse?.version?.split('.')[0]))) fail(`/health reports ClickHouse ${health.clickhouse?.version ?? '?'}`, output());
   if (!printed.writeKey.startsWith('wk_') || !printed.secretKey.startsWith('sk_')) fail('the printed keys are not a write key and a secret key', output());
   const marker = `Quickstart Smoke ${Date.now()}`;
   const tracked = await fetch(`${baseUrl}/v1/track`, {
@@ -78,10 +79,14 @@ async function checkRunning(baseUrl: string, printed: Printed, output: () => str
   for (;;) {
     const listed = await fetch(`${baseUrl}/v1/events?event=${encodeURIComponent(marker)}`, { headers: { authorization: `Bearer ${printed.secretKey}` } });
     const body = (await listed.json()) as { events?: unknown[] };
-    if (listed.status === 200 && body.events?.length === 1) return;
+    if (listed.status === 200 && body.events?.length === 1) break;
     if (Date.now() > deadline) fail(`the tracked event never became queryable (last answer ${listed.status} ${JSON.stringify(body).slice(0, 300)})`, output());
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
+  // What the dashboard's Overview asks for (unique persons resolved through the identity map).
+  const stats = await fetch(`${baseUrl}/v1/stats?event=${encodeURIComponent(marker)}`, { headers: { authorization: `Bearer ${printed.secretKey}` } });
+  const totals = ((await stats.json()) as { totals?: { events?: number; uniquePersons?: number } }).totals;
+  if (stats.status !== 200 || totals?.events !== 1 || totals.uniquePersons !== 1) fail(`GET /v1/stats answered ${stats.status} ${JSON.stringify(totals)}`, output());
 }
 
 /** Ctrl-C: SIGINT to the whole foreground process group; then nothing of it may be left, and its ports must be closed. */
@@ -101,7 +106,7 @@ async function pressCtrlC(child: ChildProcess, ports: number[], output: () => st
   for (const port of ports) if (await answers(`http://127.0.0.1:${port}/`)) fail(`port ${port} still answers after Ctrl-C`, output());
 }
 
-async function run(name: string, extraEnv: Record<string, string>, ownedPorts: number[]): Promise<void> {
+async function run(name: string, extraEnv: Record<string, string>, ownedPorts: number[], clickhouseMajor: ((major: number) => boolean) | null = null): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'monfri-quickstart-'));
   const port = await freePort();
   const upstashPort = await freePort();
@@ -111,8 +116,8 @@ async function run(name: string, extraEnv: Record<string, string>, ownedPorts: n
   const { child, printed, output } = await startDev(env);
   try {
     logStep(`quickstart (${name}): running after ${((Date.now() - started) / 1000).toFixed(1)} s; workspace ${printed.workspaceId}`);
-    await checkRunning(`http://127.0.0.1:${port}`, printed, output);
-    logStep(`quickstart (${name}): /health ok, keys printed, a tracked event is queryable; pressing Ctrl-C`);
+    await checkRunning(`http://127.0.0.1:${port}`, printed, output, clickhouseMajor);
+    logStep(`quickstart (${name}): /health ok, keys printed, a tracked event is queryable and counted; pressing Ctrl-C`);
     await pressCtrlC(child, [port, upstashPort, ...ownedPorts], output);
     logStep(`quickstart (${name}): every process it started has stopped`);
   } finally {
@@ -123,13 +128,18 @@ async function run(name: string, extraEnv: Record<string, string>, ownedPorts: n
 
 async function main(): Promise<void> {
   // 1. Nothing running: npm run dev starts its own ClickHouse (private config, default port).
-  const defaultClickHouse = 18123;
+  const defaultClickHouse = LOCAL_CLICKHOUSE_HTTP_PORT;
   const ownsClickHouse = !process.env.CLICKHOUSE_URL && !(await answers(`http://127.0.0.1:${defaultClickHouse}/`));
   await run('own services', {}, ownsClickHouse ? [defaultClickHouse] : []);
 
-  // 2. An already running ClickHouse given by CLICKHOUSE_URL: used, and left running.
+  // 2. The current engine: ClickHouse 26.x through chdb, started by npm run dev itself.
+  const currentPort = LOCAL_CURRENT_CLICKHOUSE_PORT;
+  const ownsCurrent = !(await answers(`http://127.0.0.1:${currentPort}/`));
+  await run('CLICKHOUSE_ENGINE=current', { CLICKHOUSE_ENGINE: 'current' }, ownsCurrent ? [currentPort] : [], (major) => major >= 24);
+
+  // 3. An already running ClickHouse given by CLICKHOUSE_URL: used, and left running.
   const externalDir = mkdtempSync(join(tmpdir(), 'monfri-quickstart-clickhouse-'));
-  const external = await ensureClickHouse({ dataDir: externalDir, httpPort: await freePort() });
+  const external = await ensureClickHouse({ dataDir: externalDir, httpPort: await freePort(), tcpPort: await freePort() });
   try {
     await run('CLICKHOUSE_URL', { CLICKHOUSE_URL: external.url }, []);
     if (!(await answers(`${external.url}/`))) throw new SmokeFailure('npm run dev stopped the ClickHouse that CLICKHOUSE_URL pointed at');

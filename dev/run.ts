@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { clickHouseEngineFromEnv } from './clickhouse-server';
 import { DATA_DIR, logStep, StepError } from './process';
 import { startStack, type Stack } from './stack';
 import { startWranglerDev, type RunningWorker } from './wrangler-dev';
@@ -84,7 +85,7 @@ function printSummary(worker: RunningWorker, stack: Stack, demo: DemoWorkspace &
     `  Secret key       ${demo.secretKey}   (server API, query API, dashboard sign-in)`,
     `  Operator token   ${secrets.OPERATOR_TOKEN}   (npm run admin -- ...)`,
     '',
-    `  ClickHouse ${stack.clickhouse.version} ${stack.clickhouse.url} (database ${stack.database}) · Redis ${stack.redis.version} ${stack.redis.url} · Upstash REST ${stack.upstash.url}`,
+    `  ClickHouse ${stack.clickhouse.version} (${stack.clickhouse.engine === 'current' ? 'current engine, chdb' : 'server'}) ${stack.clickhouse.url} (database ${stack.database}) · Redis ${stack.redis.version} ${stack.redis.url} · Upstash REST ${stack.upstash.url}`,
     '',
     '  Try:',
     `    curl -u ${demo.writeKey}: ${url}/v1/track -H 'content-type: application/json' -d '{"event":"Signed Up","userId":"u1","properties":{"plan":"growth"}}'`,
@@ -96,7 +97,7 @@ function printSummary(worker: RunningWorker, stack: Stack, demo: DemoWorkspace &
 
 async function main(): Promise<void> {
   const secrets = localSecrets();
-  const stack = await startStack({ database: process.env.CLICKHOUSE_DATABASE ?? 'monfri', upstashPort: UPSTASH_PORT, upstashToken: secrets.UPSTASH_REDIS_REST_TOKEN });
+  const stack = await startStack({ database: process.env.CLICKHOUSE_DATABASE ?? 'monfri', upstashPort: UPSTASH_PORT, upstashToken: secrets.UPSTASH_REDIS_REST_TOKEN, engine: clickHouseEngineFromEnv() });
   let worker: RunningWorker | null = null;
   const stopAll = async (): Promise<void> => {
     await worker?.stop();

@@ -6,6 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { buildAssets } from './build';
+import { CLICKHOUSE_ENGINES, clickHouseEngineFromEnv } from './clickhouse-server';
 import { freePort, logStep, REPO_ROOT, StepError } from './process';
 import { startStack } from './stack';
 
@@ -19,16 +20,22 @@ if (!focused) {
 logStep('building assets (SDK, demo page, dashboard)');
 await buildAssets();
 
-const stack = await startStack({ database: process.env.MONFRI_TEST_DATABASE ?? 'monfri_test', upstashPort: await freePort() }).catch((error: unknown) => {
-  if (error instanceof StepError) console.error(`\n✗ ${error.message}\n  fix: ${error.fix}`);
-  else console.error(error);
-  process.exit(1);
-});
+// The Worker's engine follows CLICKHOUSE_ENGINE; the other engine runs beside it, migrated alike,
+// for the tests that run every query on both (current and 18.16 must give the same answers).
+const upstashPort = await freePort();
+const stack = await Promise.resolve()
+  .then(() => startStack({ database: process.env.MONFRI_TEST_DATABASE ?? 'monfri_test', upstashPort, engine: clickHouseEngineFromEnv(), alsoEngines: CLICKHOUSE_ENGINES }))
+  .catch((error: unknown) => {
+    if (error instanceof StepError) console.error(`\n✗ ${error.message}\n  fix: ${error.fix}`);
+    else console.error(error);
+    process.exit(1);
+  });
 
 const env = {
   ...process.env,
   ...Object.fromEntries(Object.entries(stack.workerEnv).map(([name, value]) => [`MONFRI_TEST_${name}`, value])),
   MONFRI_TEST_REDIS_URL: stack.redis.url,
+  MONFRI_TEST_CLICKHOUSE_ENGINES: JSON.stringify(stack.clickhouses.map(({ engine, url, version }) => ({ engine, url, version }))),
 };
 const vitest = spawn(process.execPath, [`${REPO_ROOT}/node_modules/vitest/vitest.mjs`, 'run', ...process.argv.slice(2)], { stdio: 'inherit', env, cwd: REPO_ROOT });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => vitest.kill(signal));

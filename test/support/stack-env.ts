@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 export interface TestStackEnv {
   [name: string]: string;
   CLICKHOUSE_URL: string;
@@ -22,3 +24,14 @@ export function testStackEnv(): TestStackEnv {
 }
 
 export const TEST_OPERATOR_TOKEN = 'test-operator-token';
+
+/** One ClickHouse engine of the test stack: the Worker's and the other one, migrated alike. */
+export const testClickHouseEngineSchema = z.object({ engine: z.enum(['server', 'current']), url: z.string(), version: z.string() });
+export type TestClickHouseEngine = z.output<typeof testClickHouseEngineSchema>;
+
+/** Every ClickHouse engine `npm test` started (dev/test.ts), the Worker's first. */
+export function testClickHouseEngines(): TestClickHouseEngine[] {
+  const raw = process.env.MONFRI_TEST_CLICKHOUSE_ENGINES;
+  if (!raw) throw new Error('MONFRI_TEST_CLICKHOUSE_ENGINES is not set: run the tests with `npm test`, which starts both engines');
+  return z.array(testClickHouseEngineSchema).parse(JSON.parse(raw));
+}

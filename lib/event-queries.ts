@@ -54,7 +54,7 @@ export function conflictsOfPersonsQuery(workspaceId: string, personIds: readonly
   const ids = inList(personIds);
   return sql`SELECT identity_key, existing_person_id, claimed_person_id, message_id, detected_at_ms FROM identity_conflicts FINAL
 WHERE workspace_id = ${workspaceId} AND (existing_person_id IN (${ids}) OR claimed_person_id IN (${ids}))
-ORDER BY detected_at_ms`;
+ORDER BY detected_at_ms, identity_key, claimed_person_id, message_id`;
 }
 
 /** Everything a person's events can be recognised by, resolved through the identity map at read time. */
@@ -135,9 +135,13 @@ function bucketFunction(interval: StatsInterval): string {
   return identifier(BUCKET_FUNCTIONS[interval], Object.values(BUCKET_FUNCTIONS));
 }
 
-/** Event counts per bucket and event name; duplicates never count twice (uniqExact of message_id). */
+/**
+ * Event counts per bucket and event name; duplicates never count twice (uniqExact of message_id).
+ * Buckets are UTC whatever the server's own time zone (the API answers in UTC); both engines
+ * take the zone argument.
+ */
 export function statsByEventQuery(filters: EventFilters, interval: StatsInterval): string {
-  return sql`SELECT toUnixTimestamp(${raw(bucketFunction(interval))}(timestamp)) AS bucket, type, event, uniqExact(message_id) AS events
+  return sql`SELECT toUnixTimestamp(${raw(bucketFunction(interval))}(timestamp, 'UTC')) AS bucket, type, event, uniqExact(message_id) AS events
 FROM events
 WHERE ${eventConditions(filters)}
 GROUP BY bucket, type, event
@@ -148,8 +152,9 @@ ORDER BY bucket, type, event`;
  * Unique persons over the range, resolved at read time: an anonymous id linked to a user
  * later, or a user id aliased to another, counts as the linked person, not as a second
  * one. The join key is the event's identity (its user id, else its anonymous id).
- * `ANY LEFT JOIN (subquery) USING` behaves the same on 18.16 and current ClickHouse
- * (join_use_nulls=0: unmatched -> '').
+ * `(subquery) AS scoped ANY LEFT JOIN (subquery) AS linked USING` behaves the same on 18.16 and
+ * current ClickHouse (join_use_nulls=0: unmatched -> ''); current releases refuse either subquery
+ * of a join without an alias (Code 206), 18.16 accepts them.
  */
 export function uniquePersonsQuery(filters: EventFilters): string {
   return sql`SELECT uniqExact(message_id) AS events, uniqExact(if(linked_person != '', linked_person, person_id)) AS persons
@@ -157,10 +162,10 @@ FROM (
   SELECT message_id, person_id, if(user_id != '', concat('user:', user_id), concat('anonymous:', anonymous_id)) AS identity_key
   FROM events
   WHERE ${eventConditions(filters)}
-)
+) AS scoped
 ANY LEFT JOIN (
   SELECT identity_key, person_id AS linked_person FROM identities FINAL WHERE workspace_id = ${filters.workspaceId}
-) USING identity_key`;
+) AS linked USING identity_key`;
 }
 
 /** Identify traits of a person in time order; the API merges them (latest value per key wins). */

@@ -5,13 +5,14 @@ import { createClickHouse } from '../../lib/clickhouse';
 import { countStoredQuery, queryRows, uint64 } from '../../lib/event-queries';
 import { testStackEnv } from '../support/stack-env';
 
-export function clickHouseClient() {
+/** A client for the test stack's ClickHouse, or for another engine of it (`url`, same database). */
+export function clickHouseClient(url?: string) {
   const stack = testStackEnv();
-  return createClickHouse(stack);
+  return createClickHouse(url === undefined ? stack : { ...stack, CLICKHOUSE_URL: url });
 }
 
-export async function selectRows<S extends z.ZodType>(query: string, schema: S): Promise<z.output<S>[]> {
-  const client = clickHouseClient();
+export async function selectRows<S extends z.ZodType>(query: string, schema: S, url?: string): Promise<z.output<S>[]> {
+  const client = clickHouseClient(url);
   try {
     return await queryRows(client, query, schema);
   } finally {
@@ -19,8 +20,8 @@ export async function selectRows<S extends z.ZodType>(query: string, schema: S):
   }
 }
 
-export async function storedCounts(workspaceId: string): Promise<{ events: number; rows: number }> {
-  const [row] = await selectRows(countStoredQuery(workspaceId), z.object({ events: uint64, rows: uint64 }));
+export async function storedCounts(workspaceId: string, url?: string): Promise<{ events: number; rows: number }> {
+  const [row] = await selectRows(countStoredQuery(workspaceId), z.object({ events: uint64, rows: uint64 }), url);
   return row ?? { events: 0, rows: 0 };
 }
 

@@ -1,0 +1,228 @@
+/// <reference types="vite/client" />
+/**
+ * Two engines, one truth. Every engine `npm test` started (ClickHouse 18.16 and the current
+ * engine, 26.x through chdb) gets the same migrations (twice: they must be idempotent) and the
+ * same rows, written by the real consumer pipeline from realistic events
+ * (conformance-fixture.ts). Then every query text the code can build runs on each engine and
+ * the results must be equal.
+ *
+ * The builders are enumerated, not listed by hand: every function named `...Query` exported by
+ * a `lib/*-queries.ts` module must have an entry in QUERY_CASES, or this test fails naming it.
+ * A later query module (segments, schema, usage, deletes) is covered by adding its cases here.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { EVENT_PIPELINE, runPipeline } from '../../consumers/events/pipeline';
+import { createClickHouse, type ClickHouseClient } from '../../lib/clickhouse';
+import { applyClickHouseMigrations, parseMigrationFileName, type ClickHouseMigration } from '../../lib/clickhouse-migrations';
+import { STATS_INTERVALS, type EventFilters, type PersonMatch } from '../../lib/event-queries';
+import { identityKeyOf, resolvePerson } from '../../workers/api/persons';
+import { FIXTURE_NOW, FIXTURE_TIMES, fixtureBatches, OTHER_WORKSPACE, WORKSPACE } from './conformance-fixture';
+import { env } from './support';
+
+const QUERY_MODULES = import.meta.glob<Record<string, unknown>>('../../lib/*-queries.ts', { eager: true });
+const MIGRATION_FILES = import.meta.glob<string>('../../schema/clickhouse/*.sql', { query: '?raw', import: 'default', eager: true });
+
+const engineSchema = z.object({ engine: z.string(), url: z.string(), version: z.string() });
+const ENGINES = z.array(engineSchema).parse(JSON.parse(env.TEST_CLICKHOUSE_ENGINES));
+const DATABASE = `monfri_conformance_${crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`;
+
+/** A query function as exported by a query module; each case calls it with arguments of its own. */
+type QueryBuilder = (...args: never[]) => string;
+
+interface CaseContext {
+  /** Person matches as the query API resolves them (equal on every engine: checked below). */
+  persons: Record<'u1' | 'u2' | 'a1' | 'u3', PersonMatch>;
+}
+
+/** Filter variations: each dimension alone, then every pair, so each condition meets every other once. */
+function filterVariants(context: CaseContext): EventFilters[] {
+  const base: EventFilters = { workspaceId: WORKSPACE, includeBots: false };
+  const dimensions: Partial<EventFilters>[][] = [
+    [{ event: 'Order Completed' }, { event: 'Product Viewed' }, { event: 'No Such Event' }],
+    [{ types: ['track'] }, { types: ['identify', 'page', 'screen', 'group', 'alias'] }],
+    [{ person: context.persons.u1 }, { person: context.persons.u2 }, { person: context.persons.a1 }],
+    [{ fromMs: FIXTURE_TIMES.thirtyDaysAgo }, { fromMs: FIXTURE_TIMES.oneHourAgo }],
+    [{ toMs: FIXTURE_TIMES.oneDayAgo }, { toMs: FIXTURE_TIMES.now }],
+    [{ propertyEquals: [['currency', 'EUR']] }, { propertyEquals: [['total', '120']] }, { propertyEquals: [['key.with.dots', 'x'], ['', 'empty key']] }],
+    [{ includeBots: true }],
+  ];
+  const variants: EventFilters[] = [base, { ...base, workspaceId: OTHER_WORKSPACE }];
+  dimensions.forEach((options, i) => {
+    for (const option of options) variants.push({ ...base, ...option });
+    dimensions.slice(i + 1).forEach((others) => {
+      for (const option of options) for (const other of others) variants.push({ ...base, ...option, ...other });
+    });
+  });
+  return variants;
+}
+
+const personIds = (context: CaseContext): string[][] => [context.persons.u1.personIds, context.persons.u2.personIds, context.persons.u3.personIds, ['user:u4'], ['user:nobody']];
+
+/** Every query builder's cases: the SQL texts to run on each engine. */
+const QUERY_CASES: Record<string, (context: CaseContext) => string[]> = {
+  lookupIdentitiesQuery: (context) =>
+    [['anonymous:a1', 'anonymous:a2', 'user:u2-old', 'anonymous:a3'], ['user:nobody'], []].map((keys) => call('lookupIdentitiesQuery', WORKSPACE, keys)).concat(personIds(context).map((ids) => call('lookupIdentitiesQuery', WORKSPACE, ids))),
+  identitiesOfPersonsQuery: (context) => personIds(context).map((ids) => call('identitiesOfPersonsQuery', WORKSPACE, ids)),
+  conflictsOfPersonsQuery: (context) => personIds(context).map((ids) => call('conflictsOfPersonsQuery', WORKSPACE, ids)),
+  listEventsQuery: (context) => [
+    ...filterVariants(context).map((filters) => call('listEventsQuery', filters, 100)),
+    call('listEventsQuery', { workspaceId: WORKSPACE, includeBots: true }, 3),
+    call('listEventsQuery', { workspaceId: WORKSPACE, includeBots: true }, 3, { timestampMs: FIXTURE_NOW - 6 * 86_400_000, messageId: 'm-identify-a3-u3' }),
+  ],
+  statsByEventQuery: (context) => STATS_INTERVALS.flatMap((interval) => filterVariants(context).map((filters) => call('statsByEventQuery', filters, interval))),
+  uniquePersonsQuery: (context) => filterVariants(context).map((filters) => call('uniquePersonsQuery', filters)),
+  identifyTraitsQuery: (context) => [context.persons.u1, context.persons.u3, context.persons.a1].map((person) => call('identifyTraitsQuery', { workspaceId: WORKSPACE, person, includeBots: false })),
+  countStoredQuery: () => [call('countStoredQuery', WORKSPACE), call('countStoredQuery', OTHER_WORKSPACE)],
+};
+
+/** Every `...Query` export of every lib/*-queries.ts module, by name. */
+function queryBuilders(): Map<string, QueryBuilder> {
+  const builders = new Map<string, QueryBuilder>();
+  for (const [path, module] of Object.entries(QUERY_MODULES)) {
+    for (const [name, value] of Object.entries(module)) {
+      if (!name.endsWith('Query') || typeof value !== 'function') continue;
+      if (builders.has(name)) throw new Error(`${name} is exported by two query modules (${path})`);
+      builders.set(name, value as QueryBuilder);
+    }
+  }
+  return builders;
+}
+
+const BUILDERS = queryBuilders();
+
+function call(name: string, ...args: unknown[]): string {
+  const builder = BUILDERS.get(name);
+  if (!builder) throw new Error(`no query builder ${name}`);
+  return (builder as (...values: unknown[]) => string)(...args);
+}
+
+function migrations(): ClickHouseMigration[] {
+  return Object.entries(MIGRATION_FILES).flatMap(([path, sql]) => {
+    const parsed = parseMigrationFileName(path.split('/').at(-1) ?? '');
+    return parsed ? [{ ...parsed, sql }] : [];
+  });
+}
+
+interface Target {
+  engine: string;
+  version: string;
+  client: ClickHouseClient;
+}
+
+function clientFor(url: string, database: string): ClickHouseClient {
+  return createClickHouse({ CLICKHOUSE_URL: url, CLICKHOUSE_USER: 'default', CLICKHOUSE_PASSWORD: '', CLICKHOUSE_DATABASE: database });
+}
+
+/** Rows as JSON values, 64-bit integers quoted on every engine (chdb's default is unquoted). */
+async function rowsOf(client: ClickHouseClient, query: string): Promise<Record<string, unknown>[]> {
+  const result = await client.query({ query, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 1 } });
+  return z.array(z.record(z.string(), z.unknown())).parse(await result.json());
+}
+
+const canonical = (value: unknown): unknown => (typeof value === 'number' ? Number(value.toPrecision(15)) : Array.isArray(value) ? value.map(canonical) : value);
+
+/** Rows in a comparable form: the query's own order when its outermost clause orders, else sorted. */
+function comparable(rows: Record<string, unknown>[], query: string): string[] {
+  const texts = rows.map((row) => JSON.stringify(Object.fromEntries(Object.entries(row).map(([key, value]) => [key, canonical(value)]))));
+  const ordered = /\bORDER BY\b[^()]*$/.test(query.replace(/\s+/g, ' ').replace(/\([^()]*\)/g, ''));
+  return ordered ? texts : [...texts].sort();
+}
+
+function messages(bodies: unknown[]): Message<unknown>[] {
+  return bodies.map((body, index) => ({ id: `c${index}`, timestamp: new Date(FIXTURE_NOW), attempts: 1, body, ack: () => {}, retry: () => {} }));
+}
+
+const targets: Target[] = [];
+let context: CaseContext;
+
+beforeAll(async () => {
+  expect(ENGINES.map((engine) => engine.engine).sort(), 'npm test starts both engines').toEqual(['current', 'server']);
+  for (const engine of ENGINES) {
+    const admin = clientFor(engine.url, 'default');
+    await admin.command({ query: `CREATE DATABASE IF NOT EXISTS ${DATABASE}` });
+    await admin.close();
+    const client = clientFor(engine.url, DATABASE);
+    const applied = await applyClickHouseMigrations(client, DATABASE, migrations());
+    expect(applied.length, `${engine.engine}: migrations applied`).toBe(migrations().length);
+    expect(await applyClickHouseMigrations(client, DATABASE, migrations()), `${engine.engine}: a second run applies nothing`).toEqual([]);
+    // Parts stay apart, so duplicates across inserts are really on disk twice when queried.
+    await client.command({ query: 'SYSTEM STOP MERGES events' });
+    const steps = EVENT_PIPELINE.filter((step) => step.name !== 'after_insert');
+    for (const batch of fixtureBatches()) {
+      const result = await runPipeline(messages(batch), { env, now: () => FIXTURE_NOW, redis: null, clickhouse: client }, steps);
+      expect(result.timings.filter((timing) => timing.error), `${engine.engine}: pipeline errors`).toEqual([]);
+    }
+    targets.push({ engine: engine.engine, version: engine.version, client });
+  }
+  const resolved = await Promise.all(
+    targets.map(async ({ client }) => {
+      const match = async (id: string): Promise<PersonMatch> => (await resolvePerson(client, WORKSPACE, identityKeyOf(id))).match;
+      return { u1: await match('u1'), u2: await match('u2'), a1: await match('anonymous:a1'), u3: await match('u3') };
+    }),
+  );
+  for (const each of resolved.slice(1)) expect(each, 'person resolution is the same on every engine').toEqual(resolved[0]);
+  const [first] = resolved;
+  if (!first) throw new Error('no engine');
+  context = { persons: first };
+}, 120_000);
+
+afterAll(async () => {
+  for (const { client } of targets) {
+    await client.command({ query: `DROP DATABASE IF EXISTS ${DATABASE}` }).catch(() => undefined);
+    await client.close();
+  }
+});
+
+describe('ClickHouse conformance: 18.16 and the current engine', () => {
+  it('every query builder in lib/*-queries.ts has cases here (and no case names a builder that is gone)', () => {
+    expect([...BUILDERS.keys()].filter((name) => !(name in QUERY_CASES)), 'builders without a case').toEqual([]);
+    expect(Object.keys(QUERY_CASES).filter((name) => !BUILDERS.has(name)), 'cases without a builder').toEqual([]);
+  });
+
+  it('the rows really hold duplicates in several parts, and the dedup backstop counts each event once', async () => {
+    const expectedEvents = new Set(fixtureBatches().flat().filter((event) => event.workspaceId === WORKSPACE).map((event) => event.messageId)).size;
+    for (const { engine, client } of targets) {
+      const [stored] = await rowsOf(client, call('countStoredQuery', WORKSPACE));
+      expect(stored, engine).toEqual({ events: String(expectedEvents), rows: String(expectedEvents + 2) });
+      const [parts] = await rowsOf(client, `SELECT count() AS parts FROM system.parts WHERE database = '${DATABASE}' AND table = 'events' AND active`);
+      expect(Number(parts?.parts), engine).toBeGreaterThanOrEqual(fixtureBatches().length);
+      const listed = await rowsOf(client, call('listEventsQuery', { workspaceId: WORKSPACE, includeBots: true }, 1000));
+      expect(listed.length, engine).toBe(expectedEvents);
+    }
+  });
+
+  for (const name of Object.keys(QUERY_CASES)) {
+    it(`${name}: every case gives the same rows on every engine`, async () => {
+      const queries = QUERY_CASES[name]?.(context) ?? [];
+      expect(queries.length).toBeGreaterThan(0);
+      const differences: string[] = [];
+      let nonEmpty = 0;
+      for (const query of queries) {
+        const answers = await Promise.all(
+          targets.map(async ({ engine, client }) => {
+            try {
+              return { engine, rows: comparable(await rowsOf(client, query), query) };
+            } catch (error) {
+              return { engine, error: error instanceof Error ? error.message.slice(0, 300) : String(error) };
+            }
+          }),
+        );
+        const [reference, ...others] = answers;
+        if (!reference) continue;
+        if (reference.rows && reference.rows.length > 0) nonEmpty++;
+        for (const other of [reference, ...others]) {
+          if ('error' in other) differences.push(`${other.engine} failed: ${other.error}\n${query}`);
+        }
+        for (const other of others) {
+          if (reference.rows && other.rows && JSON.stringify(other.rows) !== JSON.stringify(reference.rows)) {
+            differences.push(`${reference.engine} vs ${other.engine} differ:\n${query}\n${reference.engine}: ${reference.rows.join('\n')}\n${other.engine}: ${other.rows.join('\n')}`);
+          }
+        }
+      }
+      expect(differences).toEqual([]);
+      // Not vacuous: many cases find rows (some filters are meant to find none).
+      expect(nonEmpty / queries.length).toBeGreaterThan(0.3);
+    }, 120_000);
+  }
+});

@@ -2,11 +2,17 @@
 import { EVENTS_DLQ, EVENTS_QUEUE, handleEventsDeadLetterBatch, WEBHOOKS_DLQ, WEBHOOKS_QUEUE } from './dead-letters';
 import { handleEventBatch } from './events/handler';
 import { handleWebhookBatch } from './webhooks';
+import type { WorkspaceSettingsCache } from './workspace-settings';
 
-export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
+/** What lives as long as the isolate (caches), made once by workers/index.ts and passed down. */
+export interface ConsumerServices {
+  workspaceSettings: WorkspaceSettingsCache;
+}
+
+export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext, services: ConsumerServices): Promise<void> {
   switch (batch.queue) {
     case EVENTS_QUEUE:
-      await handleEventBatch(batch, env, ctx);
+      await handleEventBatch(batch, env, ctx, services);
       return;
     case EVENTS_DLQ:
       return handleEventsDeadLetterBatch(batch, env);

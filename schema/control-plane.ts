@@ -1,5 +1,6 @@
 /** Control-plane shapes shared by the admin API, the admin CLI and the key store. */
 import { z } from 'zod';
+import type { WorkspaceSettings } from './workspace-settings';
 
 export const PLANS = ['starter', 'growth', 'scale'] as const;
 export type Plan = (typeof PLANS)[number];
@@ -52,6 +53,7 @@ export interface Workspace {
   plan: Plan;
   anonymizeIp: boolean;
   createdAt: string;
+  settings: WorkspaceSettings;
 }
 
 export interface ApiKeyInfo {

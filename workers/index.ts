@@ -1,15 +1,18 @@
 /** The only file that wires the folders together: fetch, queue, scheduled and the Durable Objects. */
-import { handleQueueBatch } from '../consumers/index';
+import { handleQueueBatch, type ConsumerServices } from '../consumers/index';
+import { WorkspaceSettingsCache } from '../consumers/workspace-settings';
 import { createApp } from './app';
 import { runHousekeeping } from './scheduled/housekeeping';
 
 export { LiveFeed } from '../durable-objects/live-feed';
 
+// Per-isolate caches: built once here and passed down, never read from module scope elsewhere.
 const app = createApp();
+const consumerServices: ConsumerServices = { workspaceSettings: new WorkspaceSettingsCache() };
 
 export default {
   fetch: (request, env, ctx) => app.fetch(request, env, ctx),
-  queue: (batch, env, ctx) => handleQueueBatch(batch, env, ctx),
+  queue: (batch, env, ctx) => handleQueueBatch(batch, env, ctx, consumerServices),
   scheduled: async (_controller, env, ctx) => {
     ctx.waitUntil(runHousekeeping(env));
   },

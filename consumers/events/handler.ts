@@ -1,4 +1,5 @@
 /** `monfri-events` consumer: builds the pipeline's services from env, runs it, settles messages, reports timings. */
+import type { ConsumerServices } from '../index';
 import { createClickHouse } from '../../lib/clickhouse';
 import { createRedis, type Redis } from '../../lib/redis';
 import { PIPELINE_STATS_KEEP, PIPELINE_STATS_KEY } from './stats-key';
@@ -50,6 +51,7 @@ export function batchReport(result: PipelineResult, queue: string, clock?: Batch
     workspaceIds: [...new Set(result.items.flatMap((item) => (item.event ? [item.event.workspaceId] : [])))],
     outcomes,
     eventsInsertMs: result.state.eventsInsertMs,
+    botScreening: result.state.botScreening,
     steps: Object.fromEntries(result.timings.map((timing) => [timing.step, Math.round(timing.ms * 100) / 100])),
     errors: result.timings.filter((timing) => timing.error).map((timing) => `${timing.step}: ${timing.error}`),
   };
@@ -61,9 +63,9 @@ function recordStats(report: Record<string, unknown>): RedisWrite {
   return (pipeline) => pipeline.lpush(PIPELINE_STATS_KEY, json).ltrim(PIPELINE_STATS_KEY, 0, PIPELINE_STATS_KEEP - 1);
 }
 
-export async function handleEventBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext, steps?: readonly Step[]): Promise<PipelineResult> {
+export async function handleEventBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext, services: ConsumerServices, steps?: readonly Step[]): Promise<PipelineResult> {
   const clickhouse = createClickHouse(env, { timeoutMs: CLICKHOUSE_TIMEOUT_MS });
-  const deps: PipelineDeps = { env, now: () => Date.now(), redis: redisOrNull(env), clickhouse };
+  const deps: PipelineDeps = { env, now: () => Date.now(), redis: redisOrNull(env), clickhouse, settings: services.workspaceSettings.loader(env.DB) };
   const startedAt = Date.now();
   try {
     return await runPipeline(batch.messages, deps, steps, async (result) => {

@@ -20,9 +20,10 @@ import { dedupStep } from './steps/dedup';
 import { insertBatchStep } from './steps/insert-batch';
 import { parseStep } from './steps/parse';
 import { resolveIdentityStep } from './steps/resolve-identity';
+import { screenBotsStep } from './steps/screen-bots';
 import { ok, retry, type BatchState, type PipelineDeps, type PipelineItem, type RedisWrite, type Step, type StepName } from './types';
 
-export const EVENT_PIPELINE: readonly Step[] = [parseStep, dedupStep, resolveIdentityStep, buildRowsStep, insertBatchStep, afterInsertStep()];
+export const EVENT_PIPELINE: readonly Step[] = [parseStep, dedupStep, screenBotsStep, resolveIdentityStep, buildRowsStep, insertBatchStep, afterInsertStep()];
 
 export interface StepTiming {
   step: StepName;
@@ -66,7 +67,7 @@ export async function runPipeline(messages: readonly Message<unknown>[], deps: P
 
 async function runSteps(messages: readonly Message<unknown>[], deps: PipelineDeps, steps: readonly Step[]): Promise<PipelineResult> {
   const items: PipelineItem[] = messages.map((message) => ({ message, outcome: ok }));
-  const state: BatchState = { links: [], conflicts: [], stored: [], dropped: [], eventsInsertMs: null, livePublishes: [], identityCache: new Map(), redisWrites: [] };
+  const state: BatchState = { links: [], conflicts: [], stored: [], dropped: [], eventsInsertMs: null, livePublishes: [], identityCache: new Map(), redisWrites: [], botScreening: null };
   const timings: StepTiming[] = [];
   for (const step of steps) {
     const live = items.filter((item) => item.outcome.kind === 'ok');

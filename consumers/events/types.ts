@@ -3,6 +3,7 @@ import type { LivePublishReport } from '../../durable-objects/live-feed-publish'
 import type { ClickHouseClient } from '../../lib/clickhouse';
 import type { Redis } from '../../lib/redis';
 import type { CollectedEvent } from '../../schema/event';
+import type { WorkspaceSettingsLoader } from '../workspace-settings';
 import type { EventRow } from './event-row';
 
 export type { EventRow };
@@ -68,6 +69,8 @@ export interface BatchState {
   identityCache: Map<string, string | null>;
   /** Best-effort Redis writes steps queued; the runner sends them in one pipeline when the batch ends. */
   redisWrites: RedisWrite[];
+  /** What bot layers 3 and 4 did (for the batch report): why they failed open, if they did, and how many counters crossed. */
+  botScreening: { failedOpen: string | null; sandboxed: number } | null;
 }
 
 export type RedisPipeline = ReturnType<Redis['pipeline']>;
@@ -90,7 +93,7 @@ export interface Step {
   run(input: StepInput): Promise<Map<PipelineItem, Outcome> | void>;
 }
 
-export const STEP_NAMES = ['parse', 'dedup', 'resolve_identity', 'build_rows', 'insert_batch', 'after_insert'] as const;
+export const STEP_NAMES = ['parse', 'dedup', 'screen_bots', 'resolve_identity', 'build_rows', 'insert_batch', 'after_insert'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
 
@@ -101,4 +104,6 @@ export interface PipelineDeps {
   /** Hot-path dedup and identity cache. `null` when Redis cannot be reached: the pipeline degrades, never fails on it. */
   redis: Redis | null;
   clickhouse: ClickHouseClient;
+  /** Settings of the batch's workspaces (cached per isolate; defaults when D1 does not answer). */
+  settings: WorkspaceSettingsLoader;
 }

@@ -13,6 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EVENT_PIPELINE, runPipeline } from '../../consumers/events/pipeline';
+import { defaultSettingsLoader } from '../../consumers/workspace-settings';
 import { createClickHouse, type ClickHouseClient } from '../../lib/clickhouse';
 import { applyClickHouseMigrations, parseMigrationFileName, type ClickHouseMigration } from '../../lib/clickhouse-migrations';
 import { STATS_INTERVALS, type EventFilters, type PersonMatch } from '../../lib/event-queries';
@@ -74,6 +75,8 @@ const QUERY_CASES: Record<string, (context: CaseContext) => string[]> = {
   uniquePersonsQuery: (context) => filterVariants(context).map((filters) => call('uniquePersonsQuery', filters)),
   identifyTraitsQuery: (context) => [context.persons.u1, context.persons.u3, context.persons.a1].map((person) => call('identifyTraitsQuery', { workspaceId: WORKSPACE, person, includeBots: false })),
   countStoredQuery: () => [call('countStoredQuery', WORKSPACE), call('countStoredQuery', OTHER_WORKSPACE)],
+  botReasonsQuery: (context) => filterVariants(context).map((filters) => call('botReasonsQuery', filters)),
+  botEventsQuery: (context) => filterVariants(context).map((filters) => call('botEventsQuery', filters)),
 };
 
 /** Every `...Query` export of every lib/*-queries.ts module, by name. */
@@ -150,7 +153,7 @@ beforeAll(async () => {
     await client.command({ query: 'SYSTEM STOP MERGES events' });
     const steps = EVENT_PIPELINE.filter((step) => step.name !== 'after_insert');
     for (const batch of fixtureBatches()) {
-      const result = await runPipeline(messages(batch), { env, now: () => FIXTURE_NOW, redis: null, clickhouse: client }, steps);
+      const result = await runPipeline(messages(batch), { env, now: () => FIXTURE_NOW, redis: null, clickhouse: client, settings: defaultSettingsLoader }, steps);
       expect(result.timings.filter((timing) => timing.error), `${engine.engine}: pipeline errors`).toEqual([]);
     }
     targets.push({ engine: engine.engine, version: engine.version, client });

@@ -11,11 +11,12 @@ import { afterInsertStep } from '../../consumers/events/steps/after-insert';
 import { seenKey } from '../../consumers/events/steps/dedup';
 import { PIPELINE_STATS_KEY } from '../../consumers/events/stats-key';
 import { STEP_NAMES, type PipelineDeps, type Step } from '../../consumers/events/types';
+import { defaultSettingsLoader } from '../../consumers/workspace-settings';
 import { call, createTestWorkspace, bearer } from './support';
 import { collected, deliver, env, selectRows, storedCounts } from './pipeline-support';
 
 function depsFor(overrides: Partial<PipelineDeps> = {}): PipelineDeps {
-  return { env, now: () => Date.now(), redis: createRedis(env), clickhouse: createClickHouse(env), ...overrides };
+  return { env, now: () => Date.now(), redis: createRedis(env), clickhouse: createClickHouse(env), settings: defaultSettingsLoader, ...overrides };
 }
 
 /** The real Redis client, recording which round-trip methods the pipeline calls (`mget`, `pipeline`). */
@@ -70,8 +71,8 @@ async function statsTotal(secretKey: string): Promise<number> {
 }
 
 describe('event pipeline', () => {
-  it('runs the named steps in order: parse, dedup, identity, rows, insert, fan-out', async () => {
-    expect(EVENT_PIPELINE.map((step) => step.name)).toEqual(['parse', 'dedup', 'resolve_identity', 'build_rows', 'insert_batch', 'after_insert']);
+  it('runs the named steps in order: parse, dedup, bot screening, identity, rows, insert, fan-out', async () => {
+    expect(EVENT_PIPELINE.map((step) => step.name)).toEqual(['parse', 'dedup', 'screen_bots', 'resolve_identity', 'build_rows', 'insert_batch', 'after_insert']);
     expect(STEP_NAMES).toEqual(EVENT_PIPELINE.map((step) => step.name));
     const result = await runPipeline(asMessages([collected(`ws-order-${crypto.randomUUID()}`)]), depsFor());
     expect(result.timings.map((timing) => timing.step)).toEqual([...STEP_NAMES]);

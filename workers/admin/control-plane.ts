@@ -1,5 +1,6 @@
 /** D1 access for workspaces and keys. The admin routes and the dev scripts go through here. */
 import type { ApiKeyInfo, KeyKind, Plan, Workspace } from '../../schema/control-plane';
+import { applySettingsPatch, type WorkspaceSettings, type WorkspaceSettingsPatch } from '../../schema/workspace-settings';
 import { randomBase62, sha256Hex } from '../../lib/crypto';
 import { generateApiKey, keyInfoFromRow, visiblePrefix, workspaceFromRow, type ApiKeyRow, type WorkspaceRow } from '../auth/key-store';
 
@@ -38,6 +39,15 @@ export async function updateWorkspace(db: D1Database, id: string, changes: { nam
     .bind(changes.name ?? null, changes.plan ?? null, changes.anonymizeIp === undefined ? null : changes.anonymizeIp ? 1 : 0, id)
     .first<WorkspaceRow>();
   return row ? workspaceFromRow(row) : null;
+}
+
+/** Applies a settings patch and stores the whole, re-validated document; null if there is no such workspace. */
+export async function updateWorkspaceSettings(db: D1Database, id: string, patch: WorkspaceSettingsPatch): Promise<WorkspaceSettings | null> {
+  const workspace = await getWorkspace(db, id);
+  if (!workspace) return null;
+  const settings = applySettingsPatch(workspace.settings, patch);
+  await db.prepare('UPDATE workspaces SET settings = ? WHERE id = ?').bind(JSON.stringify(settings), id).run();
+  return settings;
 }
 
 export async function issueKey(db: D1Database, workspaceId: string, input: { kind: KeyKind; label: string; allowedOrigins: string[] }): Promise<IssuedKey> {

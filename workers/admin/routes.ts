@@ -1,12 +1,13 @@
 /** Admin HTTP API (`/admin/*`): workspaces and keys. Operator token, or a workspace's own secret key. */
 import { Hono } from 'hono';
 import { createKeySchema, createWorkspaceSchema, rotateKeySchema, updateKeySchema, updateWorkspaceSchema } from '../../schema/control-plane';
+import { workspaceSettingsPatchSchema } from '../../schema/workspace-settings';
 import { requireAdmin } from '../auth/middleware';
 import type { AdminActor, AppEnv } from '../context';
 import { ApiError } from '../errors';
 import { parseJsonBody } from '../validation';
 import { deadLetterRoutes } from './dead-letters';
-import { createWorkspace, getKey, getWorkspace, issueKey, listKeys, listWorkspaces, revokeKey, rotateKey, setAllowedOrigins, updateWorkspace } from './control-plane';
+import { createWorkspace, getKey, getWorkspace, issueKey, listKeys, listWorkspaces, revokeKey, rotateKey, setAllowedOrigins, updateWorkspace, updateWorkspaceSettings } from './control-plane';
 
 function assertOperator(actor: AdminActor): void {
   if (actor.kind !== 'operator') throw new ApiError(403, 'operator_only', 'Only the operator token can do this.');
@@ -49,6 +50,21 @@ export const adminRoutes = new Hono<AppEnv>()
     if (!workspace) throw new ApiError(404, 'workspace_not_found', 'No such workspace.');
     c.var.keyStore.forget();
     return c.json({ workspace });
+  })
+  .get('/workspaces/:id/settings', async (c) => {
+    assertCanManage(c.var.adminActor, c.req.param('id'));
+    const workspace = await getWorkspace(c.env.DB, c.req.param('id'));
+    if (!workspace) throw new ApiError(404, 'workspace_not_found', 'No such workspace.');
+    return c.json({ settings: workspace.settings });
+  })
+  .patch('/workspaces/:id/settings', async (c) => {
+    assertCanManage(c.var.adminActor, c.req.param('id'));
+    const patch = await parseJsonBody(c.req.raw, workspaceSettingsPatchSchema);
+    const settings = await updateWorkspaceSettings(c.env.DB, c.req.param('id'), patch);
+    if (!settings) throw new ApiError(404, 'workspace_not_found', 'No such workspace.');
+    // Keys cache their workspace (settings included): drop them so the edge sees the change.
+    c.var.keyStore.forget();
+    return c.json({ settings });
   })
   .post('/workspaces/:id/keys', async (c) => {
     assertCanManage(c.var.adminActor, c.req.param('id'));

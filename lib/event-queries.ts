@@ -168,6 +168,25 @@ ANY LEFT JOIN (
 ) AS linked USING identity_key`;
 }
 
+/**
+ * Bot-flagged events by reason (an event with several reasons counts under each), for the
+ * Overview's "flagged traffic". Reasons are space-separated in `bot_reason`.
+ */
+export function botReasonsQuery(filters: EventFilters): string {
+  return sql`SELECT reason, uniqExact(message_id) AS events
+FROM events
+ARRAY JOIN splitByChar(' ', bot_reason) AS reason
+WHERE ${eventConditions({ ...filters, includeBots: true })} AND is_bot = 1
+GROUP BY reason
+ORDER BY events DESC, reason`;
+}
+
+/** How many distinct events of the range were flagged as bots (each once, whatever its reasons). */
+export function botEventsQuery(filters: EventFilters): string {
+  return sql`SELECT uniqExact(message_id) AS events FROM events
+WHERE ${eventConditions({ ...filters, includeBots: true })} AND is_bot = 1`;
+}
+
 /** Identify traits of a person in time order; the API merges them (latest value per key wins). */
 export function identifyTraitsQuery(filters: EventFilters): string {
   return sql`SELECT traits, timestamp_ms FROM events FINAL

@@ -1,6 +1,7 @@
 /**
  * Overview for a range: events per minute, hour or day (all from /v1/stats), top events
- * and unique persons. Bot-flagged events are excluded, as in every count the API returns.
+ * and unique persons. Bot-flagged events are excluded, as in every count the API returns,
+ * and shown apart: how many were flagged, by reason.
  */
 import uPlot from 'uplot';
 import { api, ApiFailure } from './api';
@@ -29,6 +30,13 @@ export interface OverviewData {
   topEvents: { name: string; count: number }[];
   totalEvents: number;
   uniquePersons: number | null;
+  bots: { events: number; byReason: { reason: string; events: number }[] };
+}
+
+function botsOf(body: unknown): OverviewData['bots'] {
+  const bots = isRecord(body) && isRecord(body.bots) ? body.bots : {};
+  const byReason = Array.isArray(bots.byReason) ? bots.byReason.filter(isRecord) : [];
+  return { events: numberOr(bots.events, 0), byReason: byReason.map((entry) => ({ reason: stringOr(entry.reason, 'unknown'), events: numberOr(entry.events, 0) })) };
 }
 
 function addTo<K>(map: Map<K, number>, key: K, count: number): void {
@@ -60,7 +68,21 @@ async function loadFromStats(range: Range, fromMs: number, toMs: number): Promis
     topEvents: [...perEvent].map(([name, count]) => ({ name, count })).sort((a, b) => b.count - a.count).slice(0, 10),
     totalEvents: numberOr(totals.events, [...perEvent.values()].reduce((sum, value) => sum + value, 0)),
     uniquePersons: numberOr(totals.uniquePersons, Number.NaN),
+    bots: botsOf(body),
   };
+}
+
+/** Horizontal bars for name/count lists (top events, bot reasons). */
+function barList(list: HTMLElement, entries: { name: string; count: number }[], empty: string): void {
+  clear(list);
+  const max = Math.max(1, ...entries.map((entry) => entry.count));
+  for (const entry of entries) {
+    const bar = h('span', { class: 'bar' });
+    // Through CSSOM: the dashboard's CSP refuses style attributes.
+    bar.style.width = `${Math.round((entry.count / max) * 100)}%`;
+    list.append(h('li', {}, h('span', { class: 'name' }, entry.name), bar, h('span', { class: 'count' }, formatNumber(entry.count))));
+  }
+  if (entries.length === 0) list.append(h('li', { class: 'muted' }, empty));
 }
 
 function drawChart(target: HTMLElement, data: OverviewData, range: Range): uPlot {
@@ -94,6 +116,7 @@ export function mountOverview(container: HTMLElement): () => void {
   const chartBox = h('div', { class: 'chart', id: 'overview-chart', role: 'img', 'aria-label': 'Events over time' });
   const chartTitle = h('h2', {}, 'Events');
   const top = h('ol', { class: 'top-events', id: 'top-events' });
+  const botReasons = h('ol', { class: 'top-events', id: 'bot-reasons' });
   const message = h('p', { class: 'muted', role: 'status' }, 'Loading…');
 
   const load = async (): Promise<void> => {
@@ -112,16 +135,10 @@ export function mountOverview(container: HTMLElement): () => void {
         h('div', { class: 'stat card' }, h('span', { class: 'muted' }, 'Events'), h('strong', { id: 'total-events' }, formatNumber(data.totalEvents))),
         h('div', { class: 'stat card' }, h('span', { class: 'muted' }, 'Unique persons'), h('strong', { id: 'unique-persons' }, data.uniquePersons === null || Number.isNaN(data.uniquePersons) ? '—' : formatNumber(data.uniquePersons))),
         h('div', { class: 'stat card' }, h('span', { class: 'muted' }, 'Distinct events'), h('strong', {}, formatNumber(data.topEvents.length))),
+        h('div', { class: 'stat card' }, h('span', { class: 'muted' }, 'Flagged as bots (not counted)'), h('strong', { id: 'bot-events' }, formatNumber(data.bots.events))),
       );
-      clear(top);
-      const max = Math.max(1, ...data.topEvents.map((entry) => entry.count));
-      for (const entry of data.topEvents) {
-        const bar = h('span', { class: 'bar' });
-        // Through CSSOM: the dashboard's CSP refuses style attributes.
-        bar.style.width = `${Math.round((entry.count / max) * 100)}%`;
-        top.append(h('li', {}, h('span', { class: 'name' }, entry.name), bar, h('span', { class: 'count' }, formatNumber(entry.count))));
-      }
-      if (data.topEvents.length === 0) top.append(h('li', { class: 'muted' }, 'No events in this range.'));
+      barList(top, data.topEvents, 'No events in this range.');
+      barList(botReasons, data.bots.byReason.map((entry) => ({ name: entry.reason, count: entry.events })), 'No bot traffic in this range.');
       message.textContent = `Updated ${new Date().toLocaleTimeString()}. Bot-flagged events are not counted.`;
     } catch (error) {
       message.textContent = error instanceof ApiFailure ? `Could not load stats: ${error.message} (${error.code})` : 'Could not load stats.';
@@ -141,6 +158,7 @@ export function mountOverview(container: HTMLElement): () => void {
     totals,
     h('section', { class: 'card' }, chartTitle, chartBox),
     h('section', { class: 'card' }, h('h2', {}, 'Top events'), top),
+    h('section', { class: 'card' }, h('h2', {}, 'Flagged traffic by reason'), botReasons),
     message,
   );
   void load();

@@ -166,6 +166,9 @@ it('renders the overview chart with data from /v1/stats through the session cook
   await expect.poll(async () => Number((await page.locator('#total-events').textContent())?.replace(/\D/g, '')), { timeout: 15_000 }).toBeGreaterThanOrEqual(4);
   expect(await page.locator('#unique-persons').textContent()).toMatch(/^[1-9]/);
   expect(await page.locator('#top-events li').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('Server Event 1')]));
+  // The SDK demo's events came from headless Chromium: shown apart, by reason.
+  await expect.poll(async () => Number((await page.locator('#bot-events').textContent())?.replace(/\D/g, '')), { timeout: 15_000 }).toBeGreaterThanOrEqual(1);
+  expect(await page.locator('#bot-reasons li').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('sdk_automation:')]));
   await screenshot('overview');
 
   await page.selectOption('#overview-range', '24h');

@@ -99,6 +99,13 @@ export function fixtureBatches(): CollectedEvent[][] {
       event({ messageId: 'm-checkout-2', at: ago(5 * MINUTE + 999), event: 'Checkout Started', anonymousId: 'a9', properties: { step: 2, 'key.with.dots': 'x', '': 'empty key' } }),
       { ...orderByUser },
     ],
+    [
+      // Bots of every layer, several reasons on one event, attributed to known persons too.
+      event({ messageId: 'm-bot-headless', at: ago(20 * MINUTE), event: 'Order Completed', userId: 'u1', properties: { total: 120, currency: 'EUR' }, bot: { flagged: true, reason: 'sdk_automation:webdriver,headless_ua user_agent:headlesschrome' } }),
+      event({ messageId: 'm-bot-rate', at: ago(12 * DAY), event: 'Product Viewed', anonymousId: 'a1', properties: { currency: 'EUR' }, bot: { flagged: true, reason: 'ip_rate' } }),
+      event({ messageId: 'm-bot-burst', at: ago(3 * DAY), type: 'page', event: 'Pricing', userId: 'u2', bot: { flagged: true, reason: 'burst:1s ip_rate' } }),
+      event({ messageId: 'm-bot-noua', at: ago(25 * DAY), event: 'Order Completed', anonymousId: 'a-noua', properties: { total: 60, currency: 'EUR', 'key.with.dots': 'x', '': 'empty key' }, userAgent: null, bot: { flagged: true, reason: 'ua_missing' } }),
+    ],
   ];
 }
 

@@ -8,6 +8,8 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { createClickHouse, type ClickHouseClient } from '../../lib/clickhouse';
 import {
+  botEventsQuery,
+  botReasonsQuery,
   conflictsOfPersonsQuery,
   identifyTraitsQuery,
   listEventsQuery,
@@ -19,6 +21,7 @@ import {
   type PersonMatch,
 } from '../../lib/event-queries';
 import type { JsonObject } from '../../schema/event';
+import { botLayerOf } from '../../schema/workspace-settings';
 import { requireSecretKeyOrSession } from '../auth/session';
 import type { AppEnv } from '../context';
 import { ApiError } from '../errors';
@@ -81,9 +84,11 @@ export const queryApiRoutes = new Hono<AppEnv>()
     assertStatsRange(fromMs, toMs, query.interval);
     const filters: EventFilters = { workspaceId: c.var.apiKey.workspace.id, event: query.event, fromMs, toMs, includeBots: query.includeBots ?? false };
     return withClickHouse(c.env, async (client) => {
-      const [buckets, totals] = await Promise.all([
+      const [buckets, totals, botReasons, botTotals] = await Promise.all([
         queryRows(client, statsByEventQuery(filters, query.interval), z.object({ bucket: uint64, type: z.string(), event: z.string(), events: uint64 })),
         queryRows(client, uniquePersonsQuery(filters), z.object({ events: uint64, persons: uint64 })),
+        queryRows(client, botReasonsQuery(filters), z.object({ reason: z.string(), events: uint64 })),
+        queryRows(client, botEventsQuery(filters), z.object({ events: uint64 })),
       ]);
       return c.json({
         from: new Date(fromMs).toISOString(),
@@ -91,6 +96,8 @@ export const queryApiRoutes = new Hono<AppEnv>()
         interval: query.interval,
         buckets: buckets.map((row) => ({ bucket: new Date(row.bucket * 1000).toISOString(), type: row.type, event: row.event || null, count: row.events })),
         totals: { events: totals[0]?.events ?? 0, uniquePersons: totals[0]?.persons ?? 0 },
+        // Shown, never counted above: bot-flagged events of the same range, by reason and by layer.
+        bots: { events: botTotals[0]?.events ?? 0, byReason: botReasons.map((row) => ({ reason: row.reason, layer: botLayerOf(row.reason), events: row.events })) },
       });
     });
   })

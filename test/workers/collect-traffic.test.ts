@@ -5,9 +5,9 @@
  * `context` forwards describes the end user and nothing forwarded means no bot verdict.
  */
 import { describe, expect, it } from 'vitest';
-import { botUserAgentToken, matchedToken } from '../../workers/collect/bot-screen';
+import { classifyUserAgent } from '../../workers/collect/bot-user-agent';
 import { callCollect, trackEvent } from './collect-support';
-import { basic, createTestWorkspace } from './support';
+import { basic, call, createTestWorkspace, OPERATOR } from './support';
 
 const SERVER_IP = '198.51.100.1';
 const CF_PARIS = { country: 'FR', region: 'Île-de-France', city: 'Paris' };
@@ -81,7 +81,7 @@ describe('user agents', () => {
     ]);
   });
 
-  it('names the product token isbot matched, never just the fragment', () => {
+  it('names the product token of a bot user agent, never just the fragment a pattern matched', () => {
     const cases: [string, string | null][] = [
       ['Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)', 'googlebot'],
       ['Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)', 'bingbot'],
@@ -92,7 +92,33 @@ describe('user agents', () => {
       [FIREFOX, null],
       ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36', null],
     ];
-    expect(cases.map(([userAgent]) => botUserAgentToken(userAgent))).toEqual(cases.map(([, token]) => token));
-    expect(matchedToken('x', 'Not In It!')).toBe('notinit');
+    const tokens = cases.map(([userAgent]) => {
+      const verdict = classifyUserAgent(userAgent);
+      return verdict.bot ? verdict.token : null;
+    });
+    expect(tokens).toEqual(cases.map(([, token]) => token));
+  });
+
+  it('every layer that fires adds its reason: automation signals and a headless user agent together', async () => {
+    const ws = await createTestWorkspace();
+    const { queue } = await callCollect('/v1/collect', {
+      headers: { 'content-type': 'text/plain', 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.0.0 Safari/537.36' },
+      body: JSON.stringify({ writeKey: ws.writeKey, batch: [trackEvent({ context: { automation: ['webdriver'] } })] }),
+    });
+    expect(queue.events()[0]?.bot).toEqual({ flagged: true, reason: 'sdk_automation:webdriver user_agent:headlesschrome' });
+  });
+
+  it("the workspace's allow-list (user-agent substrings, IPs and CIDRs) is never flagged at the edge", async () => {
+    const ws = await createTestWorkspace();
+    const patched = await call(`/admin/workspaces/${ws.workspaceId}/settings`, { method: 'PATCH', headers: OPERATOR, json: { bots: { allowUserAgents: ['UptimeRobot'], allowIps: ['198.51.100.0/24'] } } });
+    expect(patched.status).toBe(200);
+    const monitor = await callCollect('/v1/track', { headers: { ...basic(ws.writeKey), origin: 'https://shop.example.com', 'user-agent': 'Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)' }, json: trackEvent() });
+    const office = await callCollect('/v1/track', { headers: { ...basic(ws.writeKey), origin: 'https://shop.example.com', 'cf-connecting-ip': '198.51.100.20', 'user-agent': 'curl/8.5.0' }, json: trackEvent() });
+    const stranger = await callCollect('/v1/track', { headers: { ...basic(ws.writeKey), origin: 'https://shop.example.com', 'cf-connecting-ip': '203.0.113.20', 'user-agent': 'curl/8.5.0' }, json: trackEvent() });
+    expect([monitor, office, stranger].map(({ queue }) => queue.events()[0]?.bot)).toEqual([
+      { flagged: false, reason: null },
+      { flagged: false, reason: null },
+      { flagged: true, reason: 'user_agent:curl' },
+    ]);
   });
 });

@@ -3,6 +3,7 @@
  * validate -> normalise -> enrich -> bot-screen -> contract check -> serialise.
  * Pure apart from `crypto.randomUUID`: the route does the I/O (auth, queue, stream).
  */
+import { botAllowlist } from '../../lib/bot-allowlist';
 import { LIMITS, type CollectedEvent, type EventType, type IncomingEvent, type JsonObject } from '../../schema/event';
 import type { EventRejection } from '../../schema/rejections';
 import type { Sender } from './authenticate';
@@ -55,12 +56,14 @@ export type EventBuilder = (event: IncomingEvent) => CollectedEvent;
 /** Builds the events of one request; what they all share (times, geo, user agent verdicts) is worked out once. */
 export function createEventBuilder(sender: Sender, traffic: RequestTraffic, facts: RequestFacts, receivedAt: number, screenBot: BotScreen = createBotScreen()): EventBuilder {
   const anonymize = sender.key.workspace.anonymizeIp;
+  const allowlist = botAllowlist(sender.key.workspace.settings.bots);
   const times = createTimeCorrector(receivedAt);
   const requestGeo = geoFrom(facts.cf);
   return (event) => {
     const rawContext = event.context ?? {};
     const source = eventSource(traffic, rawContext);
     const userAgent = resolveUserAgent(source, facts, rawContext);
+    const ip = resolveIp(source, facts, rawContext, anonymize);
     const corrected = times.correct(event);
     return {
       v: 1,
@@ -82,12 +85,12 @@ export function createEventBuilder(sender: Sender, traffic: RequestTraffic, fact
       timestampAdjustment: corrected.timestampAdjustment,
       receivedAt: times.receivedAt,
       source,
-      ip: resolveIp(source, facts, rawContext, anonymize),
+      ip,
       userAgent,
       geo: resolveGeo(source, requestGeo, rawContext),
       library: libraryFrom(rawContext),
       sessionId: sessionIdFrom(rawContext),
-      bot: screenBot({ context: rawContext, source, userAgent, requestHasUserAgent: facts.userAgent !== null }),
+      bot: screenBot({ context: rawContext, source, userAgent, requestHasUserAgent: facts.userAgent !== null, ip, allowlist }),
     };
   };
 }

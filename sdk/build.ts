@@ -23,7 +23,7 @@ const TARGET = ['es2022'];
  * Internal property names that esbuild may shorten: only ones never sent over the wire,
  * never read from parsed JSON or storage, and never part of the public API or options.
  */
-const INTERNAL_PROPERTIES = /^(privacySignal|defaultApiHost|globalNames|rootAttributes|stampedAt|queueKey|maxBatchEvents|retryAfter|consent|transport|clock|facts|listen|resumed|beacon|started|store|uuid)$/;
+const INTERNAL_PROPERTIES = /^(privacySignal|defaultApiHost|globalNames|rootAttributes|stampedAt|queueKey|maxBatchEvents|retryAfter|consent|transport|clock|facts|listen|resumed|beacon|started|store|uuid|webdriverOverridden|identity|idCookie|startCapture|hidden|online|hide|events|reason|post)$/;
 
 export interface SdkManifest {
   version: string;

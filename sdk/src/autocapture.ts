@@ -31,7 +31,7 @@ export function describeElement(element: Element): JsonObject {
 /** Form id/name/action/method and the names of its fields (no values; never password fields). */
 export function describeForm(form: HTMLFormElement): JsonObject {
   const fields: string[] = [];
-  for (const field of Array.from(form.elements)) {
+  for (const field of form.elements) {
     if (field.getAttribute('type')?.toLowerCase() === 'password') continue;
     const name = clip(field.getAttribute('name'));
     if (name && !fields.includes(name)) fields.push(name);
@@ -77,11 +77,7 @@ function watchNavigation(win: Window, sink: CaptureSink): void {
     const original = history[method];
     history[method] = function (this: History, ...args: Parameters<History['pushState']>) {
       const result = original.apply(this, args);
-      try {
-        check();
-      } catch {
-        // Never let our hook break the app's navigation.
-      }
+      check();
       return result;
     };
   }

@@ -1,6 +1,6 @@
 /** The Platform for a real browser window: storage, cookie, clock, fetch/beacon, page facts, listeners. */
 import { startAutocapture } from './autocapture';
-import { automationSignals, probeWindow } from './automation';
+import { detectAutomation } from './automation';
 import type { Platform } from './client';
 import type { SendResult, Transport } from './delivery';
 import { cookieStore, webStore } from './storage';
@@ -10,8 +10,7 @@ const REQUEST_TIMEOUT_MS = 15_000;
 
 /** A v4 UUID; the fallback (older browsers, non-secure contexts) uses Math.random. */
 export function uuid(): string {
-  if (typeof crypto?.randomUUID === 'function') return crypto.randomUUID();
-  return '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (digit) => (Number(digit) ^ ((Math.random() * 16) >> (Number(digit) / 4))).toString(16));
+  return crypto?.randomUUID?.() ?? '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (digit) => (+digit ^ ((Math.random() * 16) >> (+digit / 4))).toString(16));
 }
 
 /**
@@ -34,11 +33,11 @@ export function browserTransport(win: Window): Transport {
       }
     },
     // Offline, a beacon would be accepted and then lost: refuse it so the events stay stored.
-    beacon: (url, body) => win.navigator.onLine !== false && typeof win.navigator.sendBeacon === 'function' && win.navigator.sendBeacon(url, body),
+    beacon: (url, body) => win.navigator.onLine !== false && !!win.navigator.sendBeacon?.(url, body),
   };
 }
 
-export function browserFacts(win: Window, automation: string[]): EnvironmentFacts {
+export function browserFacts(win: Window): EnvironmentFacts {
   const { location, document: doc, navigator: nav } = win;
   return {
     page: { url: location.href, path: location.pathname, referrer: doc.referrer, title: doc.title, search: location.search },
@@ -46,15 +45,15 @@ export function browserFacts(win: Window, automation: string[]): EnvironmentFact
     locale: nav.language,
     screen: { width: win.screen.width, height: win.screen.height },
     timezone: Intl.DateTimeFormat().resolvedOptions().timeZone ?? '',
-    automation,
+    automation: detectAutomation(win),
   };
 }
 
 /** The origin the SDK script was loaded from: the edge that serves it also collects. */
 export function scriptOrigin(win: Window, script: Element | null): string {
-  const src = script?.getAttribute('src');
   try {
-    return src ? new URL(src, win.location.href).origin : win.location.origin;
+    // No src (inline or no script) resolves to the page itself.
+    return new URL(script?.getAttribute('src') ?? '', win.location.href).origin;
   } catch {
     return win.location.origin;
   }
@@ -62,18 +61,17 @@ export function scriptOrigin(win: Window, script: Element | null): string {
 
 export function browserPlatform(win: Window, options: MonfriOptions, defaultApiHost: string): Platform {
   const local = webStore(() => win.localStorage);
-  const automation = automationSignals(probeWindow(win));
   return {
     store: options.cookieless ? webStore(() => win.sessionStorage) : local,
-    cookie: options.cookieless ? null : cookieStore(win.document, options.cookieDomain),
+    idCookie: options.cookieless ? null : cookieStore(win.document, options.cookieDomain),
     consent: local,
     clock: {
-      now: () => Date.now(),
+      now: Date.now,
       setTimeout: (run, ms) => win.setTimeout(run, ms),
       random: Math.random,
     },
     transport: browserTransport(win),
-    facts: () => browserFacts(win, automation),
+    facts: () => browserFacts(win),
     uuid,
     privacySignal: () => {
       const nav = win.navigator as Navigator & { globalPrivacyControl?: boolean };
@@ -90,7 +88,7 @@ export function browserPlatform(win: Window, options: MonfriOptions, defaultApiH
       });
       win.addEventListener('online', () => hooks.online());
     },
-    autocapture: (settings, sink) => startAutocapture(win, settings, sink),
+    startCapture: (settings, sink) => startAutocapture(win, settings, sink),
     log: (level, message, detail) => console[level](`[monfri] ${message}`, ...(detail === undefined ? [] : [detail])),
   };
 }

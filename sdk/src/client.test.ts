@@ -99,12 +99,12 @@ describe('identity', () => {
   it('keeps the anonymous id (cookie and storage) and the user id across page loads', async () => {
     const store = memoryStore();
     const cookie = memoryStore();
-    const first = started({}, fakePlatform({ store, cookie }));
+    const first = started({}, fakePlatform({ store, idCookie: cookie }));
     first.monfri.identify('user-7');
     const [identify] = await sent(first.monfri, first.platform);
     expect(cookie.get(ANONYMOUS_ID_KEY)).toBe(identify?.anonymousId);
 
-    const second = started({}, fakePlatform({ store, cookie }));
+    const second = started({}, fakePlatform({ store, idCookie: cookie }));
     second.monfri.track('again');
     const [again] = await sent(second.monfri, second.platform);
     expect(again).toMatchObject({ anonymousId: identify?.anonymousId, userId: 'user-7' });
@@ -113,7 +113,7 @@ describe('identity', () => {
   it('prefers the cookie when localStorage was cleared', async () => {
     const cookie = memoryStore();
     cookie.set(ANONYMOUS_ID_KEY, 'from-cookie');
-    const { monfri, platform } = started({}, fakePlatform({ cookie }));
+    const { monfri, platform } = started({}, fakePlatform({ idCookie: cookie }));
     monfri.track('x');
     expect((await sent(monfri, platform))[0]?.anonymousId).toBe('from-cookie');
   });
@@ -131,11 +131,11 @@ describe('identity', () => {
   });
 
   it('cookieless mode writes no cookie', async () => {
-    const platform = fakePlatform({ cookie: null });
+    const platform = fakePlatform({ idCookie: null });
     const { monfri } = started({ cookieless: true }, platform);
     monfri.track('x');
     expect(await sent(monfri, platform)).toHaveLength(1);
-    expect(platform.cookie).toBeNull();
+    expect(platform.idCookie).toBeNull();
   });
 });
 

@@ -5,6 +5,7 @@
  * (debug mode logs it). Calls made before init() are kept and replayed by init().
  */
 import { createDelivery, type Clock, type Delivery, type Transport } from './delivery';
+import { isObject } from './json';
 import { QUEUE_KEY_PREFIX, takeDropped } from './outbox';
 import { parseSession, touchSession } from './session';
 import type { Store } from './storage';
@@ -25,6 +26,7 @@ export interface PageHooks {
   online(): void;
 }
 
+/** Its calls never throw (the client guards them): autocapture makes them inside the page's own history calls. */
 export interface CaptureSink {
   page(): void;
   track(event: string, properties: JsonObject): void;
@@ -34,7 +36,7 @@ export interface Platform {
   /** Ids, session and retry queue: localStorage, or sessionStorage when cookieless. */
   store: Store;
   /** The anonymous-id cookie; null when cookieless. */
-  cookie: Pick<Store, 'get' | 'set' | 'del'> | null;
+  idCookie: Pick<Store, 'get' | 'set' | 'del'> | null;
   /** Where the opt-out choice lives: always durable (a preference, not an identifier). */
   consent: Store;
   clock: Clock;
@@ -46,7 +48,7 @@ export interface Platform {
   /** Default edge origin (where the script came from). */
   defaultApiHost: string;
   listen(hooks: PageHooks): void;
-  autocapture(settings: Required<AutocaptureOptions>, sink: CaptureSink): void;
+  startCapture(settings: Required<AutocaptureOptions>, sink: CaptureSink): void;
   log(level: 'log' | 'warn', message: string, detail?: unknown): void;
 }
 
@@ -75,7 +77,6 @@ type EventBody =
   | { type: 'group'; groupId: string; traits: JsonObject }
   | { type: 'alias'; previousId: string; userId: string };
 
-const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
 /** A shallow copy of caller-given properties or traits; anything that is not an object becomes {}. */
 const copy = (value: unknown): JsonObject => (isObject(value) ? { ...value } : {});
 
@@ -93,7 +94,7 @@ export function createClient(platformFor: (options: MonfriOptions) => Platform):
   let anonymousId: string | null = null;
   let pageUrl: string | null = null;
   let referrer: string | null = null;
-  let deferred: (() => void)[] = [];
+  const deferred: (() => void)[] = [];
 
   const report = (error: unknown): void => {
     if (verbose) console.warn('[monfri]', error);
@@ -114,13 +115,16 @@ export function createClient(platformFor: (options: MonfriOptions) => Platform):
   const active = (): boolean =>
     !!platform && platform.consent.get(OPT_OUT_KEY) !== '1' && !(options.respectDnt && platform.privacySignal());
 
-  const userId = (): string | null => platform?.store.get(USER_ID_KEY) ?? null;
+  const userId = (): string | null | undefined => platform?.store.get(USER_ID_KEY);
+
+  /** Never rejects: the executor runs now, and whatever it throws becomes the rejection report() takes. */
+  const flush = (): Promise<void> => new Promise<void>((resolve) => resolve(delivery?.flush())).catch(report);
 
   /** Resolved once per page (cookie first: it outlives a cleared localStorage), then written back to both. */
   function anonymous(on: Platform): string {
     if (anonymousId) return anonymousId;
-    const id = on.cookie?.get(ANONYMOUS_ID_KEY) ?? on.store.get(ANONYMOUS_ID_KEY) ?? on.uuid();
-    on.cookie?.set(ANONYMOUS_ID_KEY, id);
+    const id = on.idCookie?.get(ANONYMOUS_ID_KEY) ?? on.store.get(ANONYMOUS_ID_KEY) ?? on.uuid();
+    on.idCookie?.set(ANONYMOUS_ID_KEY, id);
     on.store.set(ANONYMOUS_ID_KEY, id);
     anonymousId = id;
     return id;
@@ -128,7 +132,7 @@ export function createClient(platformFor: (options: MonfriOptions) => Platform):
 
   function forgetIdentity(): void {
     for (const key of [USER_ID_KEY, ANONYMOUS_ID_KEY, SESSION_KEY]) platform?.store.del(key);
-    platform?.cookie?.del(ANONYMOUS_ID_KEY);
+    platform?.idCookie?.del(ANONYMOUS_ID_KEY);
     anonymousId = null;
   }
 
@@ -142,17 +146,11 @@ export function createClient(platformFor: (options: MonfriOptions) => Platform):
   function context(on: Platform, env: EnvironmentFacts, now: number): JsonObject {
     const touched = touchSession(parseSession(on.store.get(SESSION_KEY)), now, on.uuid);
     on.store.set(SESSION_KEY, JSON.stringify(touched.state));
-    const result: JsonObject = {
-      library: { name: LIBRARY_NAME, version: SDK_VERSION },
-      page: pageFacts(env),
-      userAgent: env.userAgent,
-      locale: env.locale,
-      screen: env.screen,
-      timezone: env.timezone,
-      sessionId: touched.state.id,
-    };
+    // Every environment fact goes on the wire as it is; automation only when there is some.
+    const { automation, ...environment } = env;
+    const result: JsonObject = { library: { name: LIBRARY_NAME, version: SDK_VERSION }, ...environment, page: pageFacts(env), sessionId: touched.state.id };
     if (touched.started) result.sessionStart = true;
-    if (env.automation.length) result.automation = env.automation;
+    if (automation.length) result.automation = automation;
     const dropped = takeDropped(on.store);
     if (dropped) result.droppedEvents = dropped;
     return result;
@@ -222,15 +220,13 @@ export function createClient(platformFor: (options: MonfriOptions) => Platform):
     options = chosen;
     verbose ||= !!chosen.debug;
     on.listen({
-      hidden: guarded((leaving: boolean) => sending.hide(leaving)),
-      resumed: guarded(() => sending.resume()),
-      online: guarded(() => void sending.flush().catch(report)),
+      hidden: guarded(sending.hide),
+      resumed: guarded(sending.resume),
+      online: () => void flush(),
     });
     const capture = captureSettings(chosen.autocapture);
-    on.autocapture(capture, { page: guarded(() => page()), track: guarded(track) });
-    const early = deferred;
-    deferred = [];
-    for (const call of early) guarded(call)();
+    on.startCapture(capture, { page: guarded(() => page()), track: guarded(track) });
+    for (const call of deferred.splice(0)) guarded(call)();
     if (capture.pageview) page();
   }
 
@@ -252,14 +248,7 @@ export function createClient(platformFor: (options: MonfriOptions) => Platform):
       forgetIdentity();
     }),
     optIn: guarded(() => platform?.consent.del(OPT_OUT_KEY)),
-    flush: () => {
-      try {
-        return (delivery?.flush() ?? Promise.resolve()).catch(report);
-      } catch (error) {
-        report(error);
-        return Promise.resolve();
-      }
-    },
+    flush,
     debug: guarded((on = true) => {
       verbose = on;
     }, false),

@@ -61,7 +61,6 @@ export interface Delivery {
   resume(): void;
   /** Forget everything waiting (opt-out). */
   clear(): void;
-  size(): number;
 }
 
 /** Room left for `{"batch":[],"sentAt":"...","writeKey":"..."}` around the events. */
@@ -107,19 +106,14 @@ export function createDelivery(config: DeliveryConfig, transport: Transport, clo
     timer = clock.setTimeout(() => {
       timer = null;
       void drain();
-    }, Math.max(0, ms));
+    }, ms);
   };
 
   async function send(batch: SdkEvent[]): Promise<boolean> {
     inFlight = ids(batch);
-    let result: SendResult | null = null;
-    try {
-      result = await transport.post(config.url, body(batch));
-    } catch {
-      result = null;
-    } finally {
-      inFlight = null;
-    }
+    // A network error (a rejection) is retried like a 5xx.
+    const result = await transport.post(config.url, body(batch)).catch(() => null);
+    inFlight = null;
     if (result && (isSuccess(result.status) || isRefusal(result.status))) {
       if (isRefusal(result.status)) warn(`${result.status} ${result.reason ?? ''}: dropped ${batch.length} event(s)`);
       else if (result.rejected.length) warn('rejected', result.rejected);
@@ -187,6 +181,5 @@ export function createDelivery(config: DeliveryConfig, transport: Transport, clo
       queue = [];
       persist();
     },
-    size: () => queue.length,
   };
 }

@@ -15,11 +15,9 @@ function install(win: Window & { monfri?: Stub }): void {
   if (stub?.loaded) return;
   const api = createMonfri(win, scriptOrigin(win, win.document.currentScript));
   win.monfri = api;
-  const queued = Array.isArray(stub?.q) ? stub.q : [];
-  for (const call of queued) {
-    if (!Array.isArray(call)) continue;
-    const [method, args] = call as [unknown, unknown];
-    const target = typeof method === 'string' ? (api as unknown as Record<string, unknown>)[method] : undefined;
+  for (const call of Array.isArray(stub?.q) ? stub.q : []) {
+    const [method, args]: unknown[] = Array.isArray(call) ? call : [];
+    const target = typeof method === 'string' ? (api as unknown as Record<string, unknown>)[method] : null;
     if (typeof target === 'function') target(...(Array.isArray(args) ? args : []));
   }
 }

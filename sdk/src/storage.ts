@@ -13,8 +13,8 @@ export function memoryStore(): Store {
   const data = new Map<string, string>();
   return {
     get: (key) => data.get(key) ?? null,
-    set: (key, value) => void data.set(key, value),
-    del: (key) => void data.delete(key),
+    set: (key, value) => data.set(key, value),
+    del: (key) => data.delete(key),
     keys: () => [...data.keys()],
   };
 }
@@ -33,11 +33,8 @@ export function webStore(getStorage: () => Storage): Store {
     get: (key) => attempt((s) => s.getItem(key), () => fallback.get(key)),
     set: (key, value) => attempt((s) => s.setItem(key, value), () => fallback.set(key, value)),
     del: (key) => attempt((s) => s.removeItem(key), () => fallback.del(key)),
-    keys: () =>
-      attempt(
-        (s) => Array.from({ length: s.length }, (_, index) => s.key(index) ?? ''),
-        () => fallback.keys(),
-      ),
+    // A Storage's keys are its own enumerable properties.
+    keys: () => attempt((s) => Object.keys(s), () => fallback.keys()),
   };
 }
 

@@ -103,11 +103,11 @@ export function testUuid(): string {
   return `00000000-0000-4000-8000-${String(counter).padStart(12, '0')}`;
 }
 
-export function fakePlatform(parts: Partial<Pick<Platform, 'store' | 'consent' | 'cookie'>> & { clock?: FakeClock; transport?: FakeTransport } = {}): FakePlatform {
+export function fakePlatform(parts: Partial<Pick<Platform, 'store' | 'consent' | 'idCookie'>> & { clock?: FakeClock; transport?: FakeTransport } = {}): FakePlatform {
   const store = parts.store ?? memoryStore();
   const platform: FakePlatform = {
     store,
-    cookie: parts.cookie === undefined ? memoryStore() : parts.cookie,
+    idCookie: parts.idCookie === undefined ? memoryStore() : parts.idCookie,
     consent: parts.consent ?? store,
     clock: parts.clock ?? new FakeClock(),
     transport: parts.transport ?? new FakeTransport(),
@@ -130,7 +130,7 @@ export function fakePlatform(parts: Partial<Pick<Platform, 'store' | 'consent' |
     listen(hooks) {
       platform.hooks = hooks;
     },
-    autocapture(_settings, sink) {
+    startCapture(_settings, sink) {
       platform.sink = sink;
     },
     log(level, message) {

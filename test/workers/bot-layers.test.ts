@@ -78,8 +78,10 @@ describe('layer 4: IP rate', () => {
 });
 
 describe('layer 3: bursts per session', () => {
-  it('more than 10 events in 1 s flags from the 11th (burst:1s); more than 40 in 10 s from the 41st (burst:10s); a human pace never', async () => {
+  it('more than N events in 1 s flags from the N+1st (burst:1s); more than M in 10 s from the M+1st (burst:10s); a human pace never', async () => {
     const ws = await createTestWorkspace('bursts');
+    // N = 10, M = 40 for this test (the defaults are bench/bursts' choice).
+    await patchSettings(ws.workspaceId, { bots: { burst: { eventsPerSecond: 10, eventsPer10Seconds: 40 } } });
     const base = Date.now() - 30_000;
     const fast = Array.from({ length: 15 }, (_, index) => browserEvent(ws.workspaceId, { messageId: `fast-${String(index).padStart(2, '0')}`, sessionId: 'sess-fast', ip: `203.0.113.${100 + index}`, timestamp: new Date(base + index * 50).toISOString() }));
     const steady = Array.from({ length: 45 }, (_, index) => browserEvent(ws.workspaceId, { messageId: `steady-${String(index).padStart(2, '0')}`, sessionId: 'sess-steady', ip: `198.51.100.${index}`, timestamp: new Date(base + index * 200).toISOString() }));

@@ -2,11 +2,11 @@
 import { EVENTS_DLQ, EVENTS_QUEUE, handleEventsDeadLetterBatch, WEBHOOKS_DLQ, WEBHOOKS_QUEUE } from './dead-letters';
 import { handleEventBatch } from './events/handler';
 import { handleWebhookBatch } from './webhooks';
-import type { WorkspaceSettingsCache } from './workspace-settings';
+import type { WorkspaceProfileCache } from './workspace-profiles';
 
 /** What lives as long as the isolate (caches), made once by workers/index.ts and passed down. */
 export interface ConsumerServices {
-  workspaceSettings: WorkspaceSettingsCache;
+  workspaceProfiles: WorkspaceProfileCache;
 }
 
 export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext, services: ConsumerServices): Promise<void> {

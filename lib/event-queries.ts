@@ -127,6 +127,12 @@ ORDER BY timestamp_ms DESC, message_id DESC
 LIMIT ${limit}`;
 }
 
+/**
+ * Analytics (stats, unique persons) count what the customer's users did, not Monfri's own
+ * notices (`source = 'internal'`: Segment Entered/Exited, usage.threshold); listings show them.
+ */
+const NOT_INTERNAL = raw("source != 'internal'");
+
 export const STATS_INTERVALS = ['minute', 'hour', 'day'] as const;
 export type StatsInterval = (typeof STATS_INTERVALS)[number];
 const BUCKET_FUNCTIONS = { minute: 'toStartOfMinute', hour: 'toStartOfHour', day: 'toStartOfDay' } as const satisfies Record<StatsInterval, string>;
@@ -143,7 +149,7 @@ function bucketFunction(interval: StatsInterval): string {
 export function statsByEventQuery(filters: EventFilters, interval: StatsInterval): string {
   return sql`SELECT toUnixTimestamp(${raw(bucketFunction(interval))}(timestamp, 'UTC')) AS bucket, type, event, uniqExact(message_id) AS events
 FROM events
-WHERE ${eventConditions(filters)}
+WHERE ${eventConditions(filters)} AND ${NOT_INTERNAL}
 GROUP BY bucket, type, event
 ORDER BY bucket, type, event`;
 }
@@ -161,7 +167,7 @@ export function uniquePersonsQuery(filters: EventFilters): string {
 FROM (
   SELECT message_id, person_id, if(user_id != '', concat('user:', user_id), concat('anonymous:', anonymous_id)) AS identity_key
   FROM events
-  WHERE ${eventConditions(filters)}
+  WHERE ${eventConditions(filters)} AND ${NOT_INTERNAL}
 ) AS scoped
 ANY LEFT JOIN (
   SELECT identity_key, person_id AS linked_person FROM identities FINAL WHERE workspace_id = ${filters.workspaceId}

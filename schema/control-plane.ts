@@ -20,7 +20,8 @@ export const originSchema = z
 
 export const createWorkspaceSchema = z.object({
   name: z.string().trim().min(1).max(100),
-  plan: z.enum(PLANS).default('starter'),
+  /** A plan chosen at creation; without one the workspace starts its 14-day Growth trial (schema/plans.ts). */
+  plan: z.enum(PLANS).optional(),
   anonymizeIp: z.boolean().default(false),
 });
 
@@ -50,9 +51,11 @@ export const updateKeySchema = z.object({
 export interface Workspace {
   id: string;
   name: string;
+  /** The last plan chosen (or the trial's); the plan in effect at a given time is schema/plans.ts `planAt`. */
   plan: Plan;
   anonymizeIp: boolean;
   createdAt: string;
+  trialEndsAt: string | null;
   settings: WorkspaceSettings;
 }
 

@@ -140,7 +140,8 @@ export type IncomingEvent = z.output<typeof incomingEventSchema>;
 /** What a client may send (input side: numbers allowed for ids). The SDK builds these. */
 export type IncomingEventInput = z.input<typeof incomingEventSchema>;
 
-export const EVENT_SOURCES = ['browser', 'server'] as const;
+/** Where an event came from: a visitor's browser, a customer's server, or Monfri itself (segment and usage notices). */
+export const EVENT_SOURCES = ['browser', 'server', 'internal'] as const;
 export type EventSource = (typeof EVENT_SOURCES)[number];
 
 const isoMillis = z.string().refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO-8601 date');

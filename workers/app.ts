@@ -8,6 +8,7 @@ import { dashboardSessionRoutes } from './auth/session';
 import { dashboardSecurityHeaders } from './dashboard/security-headers';
 import type { AppEnv } from './context';
 import { queryApiRoutes } from './api/routes';
+import { usageRoutes } from './api/usage';
 import { ApiError, errorBody } from './errors';
 import { healthRoutes } from './health/routes';
 import { liveRoutes } from './live/routes';
@@ -28,6 +29,7 @@ export function createApp(keyStore = new KeyStore()): Hono<AppEnv> {
   app.route('/admin', adminRoutes);
   app.route('/v1/live', liveRoutes);
   app.route('/v1', queryApiRoutes);
+  app.route('/v1', usageRoutes);
   app.use('/dashboard', dashboardSecurityHeaders);
   app.use('/dashboard/*', dashboardSecurityHeaders);
   app.route('/dashboard', dashboardSessionRoutes);

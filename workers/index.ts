@@ -1,6 +1,6 @@
 /** The only file that wires the folders together: fetch, queue, scheduled and the Durable Objects. */
 import { handleQueueBatch, type ConsumerServices } from '../consumers/index';
-import { WorkspaceSettingsCache } from '../consumers/workspace-settings';
+import { WorkspaceProfileCache } from '../consumers/workspace-profiles';
 import { createApp } from './app';
 import { runHousekeeping } from './scheduled/housekeeping';
 
@@ -8,7 +8,7 @@ export { LiveFeed } from '../durable-objects/live-feed';
 
 // Per-isolate caches: built once here and passed down, never read from module scope elsewhere.
 const app = createApp();
-const consumerServices: ConsumerServices = { workspaceSettings: new WorkspaceSettingsCache() };
+const consumerServices: ConsumerServices = { workspaceProfiles: new WorkspaceProfileCache() };
 
 export default {
   fetch: (request, env, ctx) => app.fetch(request, env, ctx),

@@ -65,7 +65,7 @@ function recordStats(report: Record<string, unknown>): RedisWrite {
 
 export async function handleEventBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext, services: ConsumerServices, steps?: readonly Step[]): Promise<PipelineResult> {
   const clickhouse = createClickHouse(env, { timeoutMs: CLICKHOUSE_TIMEOUT_MS });
-  const deps: PipelineDeps = { env, now: () => Date.now(), redis: redisOrNull(env), clickhouse, settings: services.workspaceSettings.loader(env.DB) };
+  const deps: PipelineDeps = { env, now: () => Date.now(), redis: redisOrNull(env), clickhouse, workspaces: services.workspaceProfiles.loader(env.DB) };
   const startedAt = Date.now();
   try {
     return await runPipeline(batch.messages, deps, steps, async (result) => {

@@ -3,7 +3,7 @@ import type { LivePublishReport } from '../../durable-objects/live-feed-publish'
 import type { ClickHouseClient } from '../../lib/clickhouse';
 import type { Redis } from '../../lib/redis';
 import type { CollectedEvent } from '../../schema/event';
-import type { WorkspaceSettingsLoader } from '../workspace-settings';
+import type { WorkspaceProfileLoader } from '../workspace-profiles';
 import type { EventRow } from './event-row';
 
 export type { EventRow };
@@ -65,8 +65,11 @@ export interface BatchState {
   eventsInsertMs: number | null;
   /** One entry per live-feed room published to (timings for the latency breakdown). */
   livePublishes: LivePublishReport[];
-  /** Identity cache answers the dedup step fetched in its Redis round trip (cache key -> value, null = no entry). */
-  identityCache: Map<string, string | null>;
+  /**
+   * Answers of the batch's one Redis read before the insert (the dedup step's MGET): identity
+   * cache entries and usage estimates, by key (null = no such key). Only keys Redis answered.
+   */
+  redisReads: Map<string, string | null>;
   /** Best-effort Redis writes steps queued; the runner sends them in one pipeline when the batch ends. */
   redisWrites: RedisWrite[];
   /** What bot layers 3 and 4 did (for the batch report): why they failed open, if they did, and how many counters crossed. */
@@ -104,6 +107,6 @@ export interface PipelineDeps {
   /** Hot-path dedup and identity cache. `null` when Redis cannot be reached: the pipeline degrades, never fails on it. */
   redis: Redis | null;
   clickhouse: ClickHouseClient;
-  /** Settings of the batch's workspaces (cached per isolate; defaults when D1 does not answer). */
-  settings: WorkspaceSettingsLoader;
+  /** Settings and plan history of the batch's workspaces (cached per isolate; defaults when D1 does not answer). */
+  workspaces: WorkspaceProfileLoader;
 }

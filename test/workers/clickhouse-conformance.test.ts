@@ -13,10 +13,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { EVENT_PIPELINE, runPipeline } from '../../consumers/events/pipeline';
-import { defaultSettingsLoader } from '../../consumers/workspace-settings';
+import { defaultProfileLoader } from '../../consumers/workspace-profiles';
 import { createClickHouse, type ClickHouseClient } from '../../lib/clickhouse';
 import { applyClickHouseMigrations, parseMigrationFileName, type ClickHouseMigration } from '../../lib/clickhouse-migrations';
 import { STATS_INTERVALS, type EventFilters, type PersonMatch } from '../../lib/event-queries';
+import { readUsageDays } from '../../lib/usage';
 import { identityKeyOf, resolvePerson } from '../../workers/api/persons';
 import { FIXTURE_NOW, FIXTURE_TIMES, fixtureBatches, OTHER_WORKSPACE, WORKSPACE } from './conformance-fixture';
 import { env } from './support';
@@ -75,9 +76,19 @@ const QUERY_CASES: Record<string, (context: CaseContext) => string[]> = {
   uniquePersonsQuery: (context) => filterVariants(context).map((filters) => call('uniquePersonsQuery', filters)),
   identifyTraitsQuery: (context) => [context.persons.u1, context.persons.u3, context.persons.a1].map((person) => call('identifyTraitsQuery', { workspaceId: WORKSPACE, person, includeBots: false })),
   countStoredQuery: () => [call('countStoredQuery', WORKSPACE), call('countStoredQuery', OTHER_WORKSPACE)],
+  usageInsertsQuery: () => [call('usageInsertsQuery', WORKSPACE, FIXTURE_TIMES.fortyFiveDaysAgo, FIXTURE_NOW + 86_400_000), call('usageInsertsQuery', OTHER_WORKSPACE, FIXTURE_TIMES.thirtyDaysAgo, FIXTURE_NOW + 86_400_000), call('usageInsertsQuery', WORKSPACE, FIXTURE_TIMES.oneDayAgo, FIXTURE_NOW)],
+  usageDaysQuery: () => [call('usageDaysQuery', WORKSPACE, FIXTURE_TIMES.fortyFiveDaysAgo, FIXTURE_NOW + 86_400_000), call('usageDaysQuery', WORKSPACE, FIXTURE_TIMES.thirtyDaysAgo, FIXTURE_TIMES.oneDayAgo)],
+  countUsageDaysQuery: () => [call('countUsageDaysQuery', WORKSPACE, usageDays()), call('countUsageDaysQuery', WORKSPACE, usageDays().slice(0, 2)), call('countUsageDaysQuery', OTHER_WORKSPACE, usageDays())],
+  billableBetweenQuery: () => [call('billableBetweenQuery', WORKSPACE, FIXTURE_TIMES.fortyFiveDaysAgo, FIXTURE_NOW + 1), call('billableBetweenQuery', WORKSPACE, FIXTURE_TIMES.thirtyDaysAgo, FIXTURE_TIMES.oneDayAgo + 12_345)],
+  activeUsageWorkspacesQuery: () => [call('activeUsageWorkspacesQuery', FIXTURE_TIMES.fortyFiveDaysAgo), call('activeUsageWorkspacesQuery', FIXTURE_TIMES.oneDayAgo)],
   botReasonsQuery: (context) => filterVariants(context).map((filters) => call('botReasonsQuery', filters)),
   botEventsQuery: (context) => filterVariants(context).map((filters) => call('botEventsQuery', filters)),
 };
+
+/** The days (UTC) the fixture's events of WORKSPACE fall on. */
+function usageDays(): string[] {
+  return [...new Set(fixtureBatches().flat().filter((event) => event.workspaceId === WORKSPACE).map((event) => event.timestamp.slice(0, 10)))].sort();
+}
 
 /** Every `...Query` export of every lib/*-queries.ts module, by name. */
 function queryBuilders(): Map<string, QueryBuilder> {
@@ -153,9 +164,13 @@ beforeAll(async () => {
     await client.command({ query: 'SYSTEM STOP MERGES events' });
     const steps = EVENT_PIPELINE.filter((step) => step.name !== 'after_insert');
     for (const batch of fixtureBatches()) {
-      const result = await runPipeline(messages(batch), { env, now: () => FIXTURE_NOW, redis: null, clickhouse: client, settings: defaultSettingsLoader }, steps);
+      const result = await runPipeline(messages(batch), { env, now: () => FIXTURE_NOW, redis: null, clickhouse: client, workspaces: defaultProfileLoader }, steps);
       expect(result.timings.filter((timing) => timing.error), `${engine.engine}: pipeline errors`).toEqual([]);
     }
+    // Counting the usage days writes usage_days, which its own query then reads.
+    const counted = await readUsageDays(client, WORKSPACE, FIXTURE_TIMES.fortyFiveDaysAgo, FIXTURE_NOW + 86_400_000, FIXTURE_NOW);
+    expect(counted.recounted, `${engine.engine}: every day counted once`).toEqual(usageDays());
+    expect((await readUsageDays(client, WORKSPACE, FIXTURE_TIMES.fortyFiveDaysAgo, FIXTURE_NOW + 86_400_000, FIXTURE_NOW)).recounted, `${engine.engine}: nothing to recount`).toEqual([]);
     targets.push({ engine: engine.engine, version: engine.version, client });
   }
   const resolved = await Promise.all(

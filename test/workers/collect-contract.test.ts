@@ -71,7 +71,7 @@ const sender = fc.record({ kind: fc.constantFrom<KeyKind>('write', 'secret'), an
       keyId: 'key',
       kind,
       allowedOrigins: [],
-      workspace: { id: workspaceId, name: 'w', plan: 'growth', anonymizeIp, createdAt: '2026-01-01T00:00:00.000Z', settings: DEFAULT_WORKSPACE_SETTINGS },
+      workspace: { id: workspaceId, name: 'w', plan: 'growth', anonymizeIp, createdAt: '2026-01-01T00:00:00.000Z', trialEndsAt: null, settings: DEFAULT_WORKSPACE_SETTINGS },
     };
     return { key };
   },
@@ -139,7 +139,7 @@ describe('the event builder keeps the queue contract', () => {
 
   it('sizes events exactly in UTF-8, also past the per-event limit', () => {
     const build = createEventBuilder(
-      { key: { keyId: 'k', kind: 'secret', allowedOrigins: [], workspace: { id: 'w', name: 'w', plan: 'growth', anonymizeIp: false, createdAt: '2026-01-01T00:00:00.000Z', settings: DEFAULT_WORKSPACE_SETTINGS } } },
+      { key: { keyId: 'k', kind: 'secret', allowedOrigins: [], workspace: { id: 'w', name: 'w', plan: 'growth', anonymizeIp: false, createdAt: '2026-01-01T00:00:00.000Z', trialEndsAt: null, settings: DEFAULT_WORKSPACE_SETTINGS } } },
       'server',
       { connectingIp: null, userAgent: null, cf: null },
       Date.now(),

@@ -11,12 +11,12 @@ import { afterInsertStep } from '../../consumers/events/steps/after-insert';
 import { seenKey } from '../../consumers/events/steps/dedup';
 import { PIPELINE_STATS_KEY } from '../../consumers/events/stats-key';
 import { STEP_NAMES, type PipelineDeps, type Step } from '../../consumers/events/types';
-import { defaultSettingsLoader } from '../../consumers/workspace-settings';
+import { defaultProfileLoader } from '../../consumers/workspace-profiles';
 import { call, createTestWorkspace, bearer } from './support';
 import { collected, deliver, env, selectRows, storedCounts } from './pipeline-support';
 
 function depsFor(overrides: Partial<PipelineDeps> = {}): PipelineDeps {
-  return { env, now: () => Date.now(), redis: createRedis(env), clickhouse: createClickHouse(env), settings: defaultSettingsLoader, ...overrides };
+  return { env, now: () => Date.now(), redis: createRedis(env), clickhouse: createClickHouse(env), workspaces: defaultProfileLoader, ...overrides };
 }
 
 /** The real Redis client, recording which round-trip methods the pipeline calls (`mget`, `pipeline`). */

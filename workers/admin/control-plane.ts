@@ -1,5 +1,7 @@
 /** D1 access for workspaces and keys. The admin routes and the dev scripts go through here. */
+import { z } from 'zod';
 import type { ApiKeyInfo, KeyKind, Plan, Workspace } from '../../schema/control-plane';
+import { planChangeSchema, TRIAL, type PlanHistory } from '../../schema/plans';
 import { applySettingsPatch, type WorkspaceSettings, type WorkspaceSettingsPatch } from '../../schema/workspace-settings';
 import { randomBase62, sha256Hex } from '../../lib/crypto';
 import { generateApiKey, keyInfoFromRow, visiblePrefix, workspaceFromRow, type ApiKeyRow, type WorkspaceRow } from '../auth/key-store';
@@ -10,14 +12,32 @@ export interface IssuedKey {
   secret: string;
 }
 
-export async function createWorkspace(db: D1Database, input: { name: string; plan: Plan; anonymizeIp: boolean }): Promise<Workspace> {
+/** Every new workspace starts the trial; a plan given at creation is recorded as chosen then (and ends the trial). */
+export async function createWorkspace(db: D1Database, input: { name: string; plan?: Plan; anonymizeIp: boolean }, now = Date.now()): Promise<Workspace> {
   const id = `ws_${randomBase62(16)}`;
-  const row = await db
-    .prepare('INSERT INTO workspaces (id, name, plan, anonymize_ip) VALUES (?, ?, ?, ?) RETURNING *')
-    .bind(id, input.name, input.plan, input.anonymizeIp ? 1 : 0)
-    .first<WorkspaceRow>();
+  const trialEndsAt = new Date(now + TRIAL.days * 86_400_000).toISOString();
+  const insert = db.prepare('INSERT INTO workspaces (id, name, plan, anonymize_ip, trial_ends_at) VALUES (?, ?, ?, ?, ?) RETURNING *').bind(id, input.name, input.plan ?? TRIAL.plan, input.anonymizeIp ? 1 : 0, trialEndsAt);
+  const statements = input.plan ? [insert, recordPlanChange(db, id, input.plan, 'created', new Date(now))] : [insert];
+  const [created] = await db.batch<WorkspaceRow>(statements);
+  const row = created?.results[0];
   if (!row) throw new Error('workspace insert returned nothing');
   return workspaceFromRow(row);
+}
+
+function recordPlanChange(db: D1Database, workspaceId: string, plan: Plan, actor: string, at: Date): D1PreparedStatement {
+  return db.prepare('INSERT INTO plan_changes (id, workspace_id, plan, changed_at, actor) VALUES (?, ?, ?, ?, ?)').bind(`pc_${randomBase62(16)}`, workspaceId, plan, at.toISOString(), actor);
+}
+
+/** A plan chosen now: recorded with its time (the plan at a month's end sets that month's limit) and kept on the workspace row. */
+export async function changePlan(db: D1Database, workspaceId: string, plan: Plan, actor: string, at = new Date()): Promise<void> {
+  await db.batch([recordPlanChange(db, workspaceId, plan, actor, at), db.prepare('UPDATE workspaces SET plan = ? WHERE id = ?').bind(plan, workspaceId)]);
+}
+
+const planChangeRows = z.array(planChangeSchema);
+
+export async function planHistory(db: D1Database, workspace: Pick<Workspace, 'id' | 'trialEndsAt'>): Promise<PlanHistory> {
+  const { results } = await db.prepare('SELECT plan, changed_at AS changedAt FROM plan_changes WHERE workspace_id = ? ORDER BY changed_at').bind(workspace.id).all();
+  return { trialEndsAt: workspace.trialEndsAt, changes: planChangeRows.parse(results) };
 }
 
 export async function listWorkspaces(db: D1Database): Promise<Workspace[]> {
@@ -30,13 +50,13 @@ export async function getWorkspace(db: D1Database, id: string): Promise<Workspac
   return row ? workspaceFromRow(row) : null;
 }
 
-export async function updateWorkspace(db: D1Database, id: string, changes: { name?: string; plan?: Plan; anonymizeIp?: boolean }): Promise<Workspace | null> {
+export async function updateWorkspace(db: D1Database, id: string, changes: { name?: string; plan?: Plan; anonymizeIp?: boolean }, actor = 'operator'): Promise<Workspace | null> {
+  const existing = await getWorkspace(db, id);
+  if (!existing) return null;
+  if (changes.plan) await changePlan(db, id, changes.plan, actor);
   const row = await db
-    .prepare(
-      `UPDATE workspaces SET name = COALESCE(?, name), plan = COALESCE(?, plan), anonymize_ip = COALESCE(?, anonymize_ip)
-        WHERE id = ? RETURNING *`,
-    )
-    .bind(changes.name ?? null, changes.plan ?? null, changes.anonymizeIp === undefined ? null : changes.anonymizeIp ? 1 : 0, id)
+    .prepare('UPDATE workspaces SET name = COALESCE(?, name), anonymize_ip = COALESCE(?, anonymize_ip) WHERE id = ? RETURNING *')
+    .bind(changes.name ?? null, changes.anonymizeIp === undefined ? null : changes.anonymizeIp ? 1 : 0, id)
     .first<WorkspaceRow>();
   return row ? workspaceFromRow(row) : null;
 }

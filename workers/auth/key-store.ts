@@ -29,6 +29,7 @@ export interface WorkspaceRow {
   plan: string;
   anonymize_ip: number;
   created_at: string;
+  trial_ends_at: string | null;
   settings: string;
 }
 
@@ -46,7 +47,7 @@ export interface ApiKeyRow {
 export function workspaceFromRow(row: WorkspaceRow): Workspace {
   const { settings, valid } = parseWorkspaceSettings(row.settings);
   if (!valid) console.warn(JSON.stringify({ level: 'warn', msg: 'workspace_settings_invalid', workspaceId: row.id }));
-  return { id: row.id, name: row.name, plan: row.plan as Plan, anonymizeIp: row.anonymize_ip === 1, createdAt: row.created_at, settings };
+  return { id: row.id, name: row.name, plan: row.plan as Plan, anonymizeIp: row.anonymize_ip === 1, createdAt: row.created_at, trialEndsAt: row.trial_ends_at, settings };
 }
 
 export function keyInfoFromRow(row: ApiKeyRow): ApiKeyInfo {
@@ -98,12 +99,12 @@ async function lookupInDatabase(db: D1Database, hash: string, now: number): Prom
   const row = await db
     .prepare(
       `SELECT k.id, k.workspace_id, k.kind, k.prefix, k.label, k.allowed_origins, k.created_at, k.revoked_at,
-              w.name AS w_name, w.plan AS w_plan, w.anonymize_ip AS w_anonymize_ip, w.created_at AS w_created_at, w.settings AS w_settings
+              w.name AS w_name, w.plan AS w_plan, w.anonymize_ip AS w_anonymize_ip, w.created_at AS w_created_at, w.trial_ends_at AS w_trial_ends_at, w.settings AS w_settings
          FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id
         WHERE k.key_hash = ?`,
     )
     .bind(hash)
-    .first<ApiKeyRow & { w_name: string; w_plan: string; w_anonymize_ip: number; w_created_at: string; w_settings: string }>();
+    .first<ApiKeyRow & { w_name: string; w_plan: string; w_anonymize_ip: number; w_created_at: string; w_trial_ends_at: string | null; w_settings: string }>();
   if (!row) return { status: 'unknown' };
   if (row.revoked_at && Date.parse(row.revoked_at) <= now) return { status: 'revoked' };
   const info = keyInfoFromRow(row);
@@ -113,7 +114,7 @@ async function lookupInDatabase(db: D1Database, hash: string, now: number): Prom
       keyId: info.id,
       kind: info.kind,
       allowedOrigins: info.allowedOrigins,
-      workspace: workspaceFromRow({ id: row.workspace_id, name: row.w_name, plan: row.w_plan, anonymize_ip: row.w_anonymize_ip, created_at: row.w_created_at, settings: row.w_settings }),
+      workspace: workspaceFromRow({ id: row.workspace_id, name: row.w_name, plan: row.w_plan, anonymize_ip: row.w_anonymize_ip, created_at: row.w_created_at, trial_ends_at: row.w_trial_ends_at, settings: row.w_settings }),
     },
   };
 }

@@ -6,11 +6,18 @@
  *    person (`npm run admin -- dlq list`): re-sending them would only fail again.
  * 2. Dead letters replayed more than REPLAYED_RETENTION_DAYS ago are deleted.
  * 3. What is still pending is logged per queue, for alerting.
+ * 4. Usage: the days of workspaces with recent events are counted (so reading a month stays
+ *    cheap), and due threshold notices are sent: the safety net for notices the consumers did
+ *    not send (no Redis for their estimate, or a crash between claim and send).
  */
 import { z } from 'zod';
-import { createClickHouse } from '../../lib/clickhouse';
+import { createClickHouse, type ClickHouseClient } from '../../lib/clickhouse';
+import { queryRows } from '../../lib/event-queries';
+import { activeUsageWorkspacesQuery } from '../../lib/usage-queries';
 import { EVENTS_QUEUE, RETRIES_EXHAUSTED } from '../../consumers/dead-letters';
+import { sendDueUsageNotices } from '../../consumers/usage-notices';
 import { findDeadLetters, replayDeadLetters } from '../admin/dead-letters';
+import { getWorkspace, planHistory } from '../admin/control-plane';
 
 export const REPLAYED_RETENTION_DAYS = 30;
 /** Per run; the rest waits for the next trigger, so one run stays well inside its time limit. */
@@ -22,6 +29,28 @@ export interface HousekeepingReport {
   redriven: number;
   purged: number;
   pending: Record<string, number>;
+  usage: { workspaces: number; notices: number; failed: number };
+}
+
+/** Workspaces per run whose usage is checked; the rest waits for the next trigger. */
+export const MAX_USAGE_WORKSPACES_PER_RUN = 500;
+const DAY_MS = 86_400_000;
+
+async function checkUsage(env: Env, client: ClickHouseClient, now: number): Promise<HousekeepingReport['usage']> {
+  const active = await queryRows(client, activeUsageWorkspacesQuery(now - DAY_MS), z.object({ workspace_id: z.string() }));
+  const report = { workspaces: 0, notices: 0, failed: 0 };
+  for (const { workspace_id: workspaceId } of active.slice(0, MAX_USAGE_WORKSPACES_PER_RUN)) {
+    try {
+      const workspace = await getWorkspace(env.DB, workspaceId);
+      if (!workspace) continue;
+      report.workspaces++;
+      report.notices += (await sendDueUsageNotices(env, client, workspaceId, await planHistory(env.DB, workspace), now, true)).length;
+    } catch (error) {
+      report.failed++;
+      console.warn(JSON.stringify({ level: 'warn', msg: 'housekeeping_usage_failed', workspaceId, error: String(error) }));
+    }
+  }
+  return report;
 }
 
 async function clickHouseAnswers(env: Env): Promise<boolean> {
@@ -56,11 +85,22 @@ async function pendingDeadLetterCounts(db: D1Database): Promise<Record<string, n
   return Object.fromEntries(pendingCounts.parse(result.results).map((row) => [row.queue, row.pending]));
 }
 
+async function checkUsageIfUp(env: Env, clickhouseUp: boolean, now: number): Promise<HousekeepingReport['usage']> {
+  if (!clickhouseUp) return { workspaces: 0, notices: 0, failed: 0 };
+  const client = createClickHouse(env, { timeoutMs: 30_000 });
+  try {
+    return await checkUsage(env, client, now);
+  } finally {
+    await client.close();
+  }
+}
+
 export async function runHousekeeping(env: Env, now = Date.now()): Promise<HousekeepingReport> {
   const clickhouseUp = await clickHouseAnswers(env);
   const redriven = clickhouseUp ? await redriveExhaustedEvents(env) : 0;
   const purged = await purgeReplayedDeadLetters(env.DB, now);
-  const report: HousekeepingReport = { clickhouseUp, redriven, purged, pending: await pendingDeadLetterCounts(env.DB) };
+  const usage = await checkUsageIfUp(env, clickhouseUp, now);
+  const report: HousekeepingReport = { clickhouseUp, redriven, purged, pending: await pendingDeadLetterCounts(env.DB), usage };
   const attention = !clickhouseUp || Object.values(report.pending).some((count) => count > 0);
   console.log(JSON.stringify({ level: attention ? 'warn' : 'info', msg: 'housekeeping', ...report }));
   return report;

@@ -3,8 +3,8 @@
  * best effort: a failing hook is logged and never fails (or retries) the batch, because
  * the events are already stored and a retry would only produce duplicates.
  *
- * Hook points for later issues (add an entry to AFTER_INSERT_HOOKS, nothing else changes):
- * - usage: billable counts per workspace (exclude is_bot / plan_violation)
+ * Hooks: the live feed, usage thresholds (consumers/events/usage-check.ts). Later ones add an
+ * entry to AFTER_INSERT_HOOKS, nothing else changes:
  * - segments: durable-objects/segment enter/exit
  * - webhooks: enqueue matching subscriptions on WEBHOOKS
  * - schema_registry: record event names and property keys seen
@@ -12,6 +12,7 @@
 import { publishToLiveFeed } from '../../../durable-objects/live-feed-publish';
 import type { FeedItem, FeedStatus } from '../../../schema/feed';
 import type { BatchState, PipelineDeps, PipelineItem, Step } from '../types';
+import { usageHook } from '../usage-check';
 
 export type AfterInsertHookName = 'live_feed' | 'usage' | 'segments' | 'webhooks' | 'schema_registry';
 
@@ -58,7 +59,7 @@ const liveFeedHook: AfterInsertHook = {
   },
 };
 
-export const AFTER_INSERT_HOOKS: readonly AfterInsertHook[] = [liveFeedHook];
+export const AFTER_INSERT_HOOKS: readonly AfterInsertHook[] = [liveFeedHook, usageHook];
 
 export function afterInsertStep(hooks: readonly AfterInsertHook[] = AFTER_INSERT_HOOKS): Step {
   return {

@@ -4,8 +4,9 @@
  * 1. Hot path (here): one Redis MGET of `monfri:seen:<workspace>:<messageId>` for the
  *    batch; a key that exists means the event is already stored -> drop('duplicate').
  *    The same id twice inside one batch keeps only the first. The same MGET also reads
- *    the identity cache keys of the batch's events for the next step, so the batch pays
- *    one Redis round trip before the insert, not two.
+ *    the identity cache keys of the batch's events (for resolve_identity) and the usage
+ *    estimate of its workspaces (for the usage hook), so the batch pays one Redis round
+ *    trip before the insert for all of them.
  * 2. The key is queued only AFTER the ClickHouse insert succeeded (insert-batch step),
  *    with SET NX and a 7-day TTL, and written in the batch's closing Redis pipeline,
  *    before the handler returns (acks take effect only then). Marking before the insert
@@ -16,6 +17,8 @@
  * So a Redis outage costs extra rows on disk, never a lost or double-counted event.
  */
 import { drop, type Outcome, type PipelineDeps, type PipelineItem, type Step } from '../types';
+import { monthContaining } from '../../../schema/plans';
+import { usageEstimateKey } from '../usage-check';
 import { identityCacheKeysOf } from './resolve-identity';
 
 export const SEEN_TTL_SECONDS = 7 * 24 * 60 * 60;
@@ -49,14 +52,17 @@ export const dedupStep: Step = {
       else firstOfId.set(key, item);
     }
     const keys = [...firstOfId.keys()];
+    const month = monthContaining(deps.now()).id;
     const identityKeys = [...new Set([...firstOfId.values()].flatMap((item) => (item.event ? identityCacheKeysOf(item.event) : [])))];
-    const values = await readKeys(deps, [...keys, ...identityKeys]);
+    const estimateKeys = [...new Set([...firstOfId.values()].flatMap((item) => (item.event ? [usageEstimateKey(item.event.workspaceId, month)] : [])))];
+    const prefetchKeys = [...identityKeys, ...estimateKeys];
+    const values = await readKeys(deps, [...keys, ...prefetchKeys]);
     keys.forEach((key, index) => {
       const item = firstOfId.get(key);
       if (item && typeof values?.[index] === 'string') outcomes.set(item, drop('duplicate'));
     });
     // Only answers Redis actually gave are cached; after a failure resolve-identity asks again.
-    if (values) identityKeys.forEach((key, index) => state.identityCache.set(key, values[keys.length + index] ?? null));
+    if (values) prefetchKeys.forEach((key, index) => state.redisReads.set(key, values[keys.length + index] ?? null));
     return outcomes;
   },
 };

@@ -57,8 +57,8 @@ async function fromCache(deps: PipelineDeps, state: BatchState, workspaceId: str
   const unread: string[] = [];
   for (const key of keys) {
     const cacheKey = identityCacheKey(workspaceId, key);
-    if (!state.identityCache.has(cacheKey)) unread.push(key);
-    const person = state.identityCache.get(cacheKey);
+    if (!state.redisReads.has(cacheKey)) unread.push(key);
+    const person = state.redisReads.get(cacheKey);
     if (typeof person === 'string') found.set(key, person);
   }
   if (!deps.redis || unread.length === 0) return found;

@@ -23,6 +23,7 @@
 import { botAllowlist } from '../../../lib/bot-allowlist';
 import type { CollectedEvent } from '../../../schema/event';
 import { botLayerOf, type BotLayer, type WorkspaceSettings } from '../../../schema/workspace-settings';
+import type { WorkspaceProfile } from '../../workspace-profiles';
 import { drop, type Outcome, type PipelineDeps, type PipelineItem, type RedisPipeline, type Step } from '../types';
 
 const IP_WINDOW_MS = 60_000;
@@ -64,7 +65,7 @@ export function sessionBlockKey(workspaceId: string, sessionId: string): string 
 const receivedMs = (event: CollectedEvent): number => Date.parse(event.receivedAt);
 const eventMs = (event: CollectedEvent): number => Date.parse(event.timestamp);
 
-function groupsOf(items: readonly PipelineItem[], settings: Map<string, WorkspaceSettings>): Group[] {
+function groupsOf(items: readonly PipelineItem[], profiles: Map<string, WorkspaceProfile>): Group[] {
   const groups = new Map<string, Group>();
   const add = (key: string, make: () => Group, item: PipelineItem): void => {
     let group = groups.get(key);
@@ -76,7 +77,7 @@ function groupsOf(items: readonly PipelineItem[], settings: Map<string, Workspac
   };
   for (const item of items) {
     const event = item.event;
-    const bots = event ? settings.get(event.workspaceId)?.bots : undefined;
+    const bots = event ? profiles.get(event.workspaceId)?.settings.bots : undefined;
     if (!event || !bots || event.source !== 'browser' || botAllowlist(bots).allows(event.ip, event.userAgent)) continue;
     const { workspaceId, ip, sessionId } = event;
     if (ip) {
@@ -222,9 +223,9 @@ export const screenBotsStep: Step = {
   async run({ items, state, deps }) {
     const workspaceIds = [...new Set(items.flatMap((item) => (item.event ? [item.event.workspaceId] : [])))];
     if (workspaceIds.length === 0) return;
-    const settings = await deps.settings(workspaceIds);
+    const profiles = await deps.workspaces(workspaceIds);
     const blocks: { key: string; reason: string; ms: number }[] = [];
-    const failedOpen = await countAndFlag(deps, groupsOf(items, settings), blocks);
+    const failedOpen = await countAndFlag(deps, groupsOf(items, profiles), blocks);
     state.botScreening = { failedOpen, sandboxed: blocks.length };
     if (blocks.length > 0) {
       state.redisWrites.push((pipeline) => {
@@ -234,7 +235,7 @@ export const screenBotsStep: Step = {
     const outcomes = new Map<PipelineItem, Outcome>();
     for (const item of items) {
       if (!item.event) continue;
-      const dropping = droppingReasons(item.event, settings.get(item.event.workspaceId));
+      const dropping = droppingReasons(item.event, profiles.get(item.event.workspaceId)?.settings);
       if (dropping.length > 0) outcomes.set(item, drop(`bot:${dropping.join(' ')}`));
     }
     return outcomes;

@@ -1,0 +1,89 @@
+/**
+ * What consumers need to know about a batch's workspaces: their settings (bot screening) and
+ * their plan history (usage thresholds). Two D1 queries per batch for the workspaces it holds,
+ * kept per isolate for a short while (a change takes effect within PROFILE_TTL_MS, as key
+ * revocation does at the edge). If D1 does not answer, the defaults apply and the batch goes
+ * on: these refine screening and notices, they must never stop ingestion.
+ */
+import { planChangeSchema, type PlanHistory } from '../schema/plans';
+import { DEFAULT_WORKSPACE_SETTINGS, parseWorkspaceSettings, type WorkspaceSettings } from '../schema/workspace-settings';
+
+export const PROFILE_TTL_MS = 30_000;
+const MAX_CACHED_WORKSPACES = 10_000;
+
+export interface WorkspaceProfile {
+  settings: WorkspaceSettings;
+  /** null when it could not be read (D1 down): usage notices wait for the housekeeping then. */
+  planHistory: PlanHistory | null;
+}
+
+export type WorkspaceProfileLoader = (workspaceIds: readonly string[]) => Promise<Map<string, WorkspaceProfile>>;
+
+const UNKNOWN: WorkspaceProfile = { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: null };
+
+interface CacheEntry {
+  profile: WorkspaceProfile;
+  expiresAt: number;
+}
+
+function placeholders(count: number): string {
+  return Array.from({ length: count }, () => '?').join(', ');
+}
+
+async function readProfiles(db: D1Database, ids: readonly string[]): Promise<Map<string, WorkspaceProfile>> {
+  const [workspaces, changes] = await db.batch<Record<string, unknown>>([
+    db.prepare(`SELECT id, settings, trial_ends_at FROM workspaces WHERE id IN (${placeholders(ids.length)})`).bind(...ids),
+    db.prepare(`SELECT workspace_id, plan, changed_at FROM plan_changes WHERE workspace_id IN (${placeholders(ids.length)}) ORDER BY changed_at`).bind(...ids),
+  ]);
+  const changesOf = new Map<string, PlanHistory['changes'][number][]>();
+  for (const row of changes?.results ?? []) {
+    const change = planChangeSchema.safeParse({ plan: row.plan, changedAt: row.changed_at });
+    if (change.success && typeof row.workspace_id === 'string') changesOf.set(row.workspace_id, [...(changesOf.get(row.workspace_id) ?? []), change.data]);
+  }
+  const profiles = new Map<string, WorkspaceProfile>();
+  for (const row of workspaces?.results ?? []) {
+    if (typeof row.id !== 'string') continue;
+    profiles.set(row.id, {
+      settings: parseWorkspaceSettings(typeof row.settings === 'string' ? row.settings : null).settings,
+      planHistory: { trialEndsAt: typeof row.trial_ends_at === 'string' ? row.trial_ends_at : null, changes: changesOf.get(row.id) ?? [] },
+    });
+  }
+  return profiles;
+}
+
+export class WorkspaceProfileCache {
+  private readonly entries = new Map<string, CacheEntry>();
+
+  constructor(private readonly ttlMs = PROFILE_TTL_MS) {}
+
+  loader(db: D1Database, now: () => number = Date.now): WorkspaceProfileLoader {
+    return (workspaceIds) => this.load(db, workspaceIds, now());
+  }
+
+  private async load(db: D1Database, workspaceIds: readonly string[], nowMs: number): Promise<Map<string, WorkspaceProfile>> {
+    const found = new Map<string, WorkspaceProfile>();
+    const missing: string[] = [];
+    for (const id of new Set(workspaceIds)) {
+      const entry = this.entries.get(id);
+      if (entry && entry.expiresAt > nowMs) found.set(id, entry.profile);
+      else missing.push(id);
+    }
+    if (missing.length === 0) return found;
+    try {
+      const stored = await readProfiles(db, missing);
+      if (this.entries.size + missing.length > MAX_CACHED_WORKSPACES) this.entries.clear();
+      for (const id of missing) {
+        const profile = stored.get(id) ?? { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: { trialEndsAt: null, changes: [] } };
+        this.entries.set(id, { profile, expiresAt: nowMs + this.ttlMs });
+        found.set(id, profile);
+      }
+    } catch (error) {
+      console.warn(JSON.stringify({ level: 'warn', msg: 'workspace_profiles_unavailable', workspaces: missing.length, error: String(error) }));
+      for (const id of missing) found.set(id, UNKNOWN);
+    }
+    return found;
+  }
+}
+
+/** Every workspace on the default settings and no plan history (unit tests of single steps, benches). */
+export const defaultProfileLoader: WorkspaceProfileLoader = async (workspaceIds) => new Map(workspaceIds.map((id) => [id, { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: { trialEndsAt: null, changes: [] } }]));

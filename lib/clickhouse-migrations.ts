@@ -41,6 +41,22 @@ export function assertDatabaseName(database: string): string {
   return database;
 }
 
+/**
+ * ClickHouse has no `ADD COLUMN IF NOT EXISTS` on 18.16, and a migration is recorded only after
+ * all its statements ran: a re-run after a later statement failed must not fail on the columns
+ * it already added (18.16 answers Code 44, current releases Code 15, both with this text).
+ */
+const COLUMN_EXISTS = /column with this name already exists/;
+
+async function runStatement(client: ClickHouseClient, statement: string): Promise<void> {
+  try {
+    await client.command({ query: statement });
+  } catch (error) {
+    const addsColumns = /^ALTER\s+TABLE\b[\s\S]*\bADD\s+COLUMN\b/i.test(statement);
+    if (!(addsColumns && COLUMN_EXISTS.test(error instanceof Error ? error.message : String(error)))) throw error;
+  }
+}
+
 export async function applyClickHouseMigrations(client: ClickHouseClient, database: string, migrations: ClickHouseMigration[]): Promise<ClickHouseMigration[]> {
   assertDatabaseName(database);
   await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
@@ -52,7 +68,7 @@ export async function applyClickHouseMigrations(client: ClickHouseClient, databa
   for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
     if (done.has(migration.version)) continue;
     for (const statement of splitStatements(migration.sql)) {
-      await client.command({ query: statement });
+      await runStatement(client, statement);
     }
     await client.command({
       query: sql`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${migration.version}, ${migration.name}, now())`,

@@ -2,7 +2,7 @@
  * One ClickHouse `events` row per event (pure: no Worker types, so the benchmark can build
  * rows too). Used by step 4 (build-rows), every field as sent. Times are kept to the
  * millisecond as UInt64 epoch ms next to a DateTime (18.16 has no DateTime64); properties
- * are lossless JSON text plus top-level key/value arrays for filtering.
+ * are lossless JSON text plus top-level key/value arrays for filtering (traits too).
  */
 import type { CollectedEvent, JsonObject, JsonValue } from '../../schema/event';
 
@@ -37,6 +37,7 @@ function pageField(event: CollectedEvent, key: string): string {
 export function buildEventRow(event: CollectedEvent, personId: string, insertedAtMs: number): EventRow {
   const timestampMs = epochMs(event.timestamp);
   const propertyEntries = Object.entries(event.properties);
+  const traitEntries = Object.entries(event.traits);
   return {
     workspace_id: event.workspaceId,
     message_id: event.messageId,
@@ -57,6 +58,9 @@ export function buildEventRow(event: CollectedEvent, personId: string, insertedA
     property_keys: propertyEntries.map(([key]) => key),
     property_values: propertyEntries.map(([, value]) => propertyValueText(value)),
     traits: JSON.stringify(event.traits),
+    // Traits as JSON text (a string keeps its quotes), so a trait's type survives to the person's profile.
+    trait_keys: traitEntries.map(([key]) => key),
+    trait_values: traitEntries.map(([, value]) => JSON.stringify(value)),
     context: JSON.stringify(event.context),
     integrations: JSON.stringify(event.integrations),
     page_url: pageField(event, 'url'),
@@ -102,6 +106,8 @@ export interface EventRow {
   property_keys: string[];
   property_values: string[];
   traits: string;
+  trait_keys: string[];
+  trait_values: string[];
   context: string;
   integrations: string;
   page_url: string;

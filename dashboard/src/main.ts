@@ -1,6 +1,6 @@
 /**
  * The dashboard shell: sign-in gate, navigation and a hash router (#/live, #/overview,
- * #/person/<id>), so the Worker serves one static page and no route needs server help.
+ * #/person/<id>, #/usage), so the Worker serves one static page and no route needs server help.
  */
 import { currentSession, signOut, type SessionInfo } from './api';
 import { clear, h } from './dom';
@@ -8,6 +8,7 @@ import { mountLive } from './live';
 import { mountOverview } from './overview';
 import { mountPerson } from './person';
 import { mountSignIn } from './signin';
+import { mountUsage } from './usage';
 
 type Unmount = () => void;
 
@@ -26,7 +27,8 @@ const NAV: NavEntry[] = [
   { path: '#/schema', label: 'Schema', key: '', soon: true },
   { path: '#/segments', label: 'Segments', key: '', soon: true },
   { path: '#/webhooks', label: 'Webhooks', key: '', soon: true },
-  { path: '#/usage', label: 'Usage', key: '', soon: true },
+  // Keys follow the list's order, so the pages still to come keep 4 to 6.
+  { path: '#/usage', label: 'Usage', key: '7' },
 ];
 
 const root = document.getElementById('app') ?? document.body;
@@ -82,6 +84,7 @@ async function render(): Promise<void> {
   root.append(h('div', { class: 'shell' }, navigation(`#/${page}`), main));
   if (page === 'overview') unmount = mountOverview(main);
   else if (page === 'person') unmount = mountPerson(main, param);
+  else if (page === 'usage') unmount = mountUsage(main);
   else unmount = mountLive(main);
 }
 

@@ -26,6 +26,9 @@ const SHARDING_KEYS = {
   // A workspace's usage rows for a day must meet on one shard to be replaced / summed.
   usage_days: 'cityHash64(workspace_id)',
   usage_inserts: 'cityHash64(workspace_id)',
+  // Person-level tables: every version of a person's trait / stats row meets on its person's shard.
+  person_traits: 'cityHash64(workspace_id, person_id)',
+  person_stats: 'cityHash64(workspace_id, person_id)',
 };
 /** The bootstrap statements lib/clickhouse-migrations.ts runs before the files. */
 const BOOTSTRAP = [

@@ -18,6 +18,7 @@ import { createClickHouse, type ClickHouseClient } from '../../lib/clickhouse';
 import { applyClickHouseMigrations, parseMigrationFileName, type ClickHouseMigration } from '../../lib/clickhouse-migrations';
 import { STATS_INTERVALS, type EventFilters, type PersonMatch } from '../../lib/event-queries';
 import { readUsageDays } from '../../lib/usage';
+import type { ActiveSegment, ComputedTraitDefinition, Condition } from '../../schema/segments';
 import { identityKeyOf, resolvePerson } from '../../workers/api/persons';
 import { FIXTURE_NOW, FIXTURE_TIMES, fixtureBatches, OTHER_WORKSPACE, WORKSPACE } from './conformance-fixture';
 import { env } from './support';
@@ -74,7 +75,6 @@ const QUERY_CASES: Record<string, (context: CaseContext) => string[]> = {
   ],
   statsByEventQuery: (context) => STATS_INTERVALS.flatMap((interval) => filterVariants(context).map((filters) => call('statsByEventQuery', filters, interval))),
   uniquePersonsQuery: (context) => filterVariants(context).map((filters) => call('uniquePersonsQuery', filters)),
-  identifyTraitsQuery: (context) => [context.persons.u1, context.persons.u3, context.persons.a1].map((person) => call('identifyTraitsQuery', { workspaceId: WORKSPACE, person, includeBots: false })),
   countStoredQuery: () => [call('countStoredQuery', WORKSPACE), call('countStoredQuery', OTHER_WORKSPACE)],
   usageInsertsQuery: () => [call('usageInsertsQuery', WORKSPACE, FIXTURE_TIMES.fortyFiveDaysAgo, FIXTURE_NOW + 86_400_000), call('usageInsertsQuery', OTHER_WORKSPACE, FIXTURE_TIMES.thirtyDaysAgo, FIXTURE_NOW + 86_400_000), call('usageInsertsQuery', WORKSPACE, FIXTURE_TIMES.oneDayAgo, FIXTURE_NOW)],
   usageDaysQuery: () => [call('usageDaysQuery', WORKSPACE, FIXTURE_TIMES.fortyFiveDaysAgo, FIXTURE_NOW + 86_400_000), call('usageDaysQuery', WORKSPACE, FIXTURE_TIMES.thirtyDaysAgo, FIXTURE_TIMES.oneDayAgo)],
@@ -83,7 +83,40 @@ const QUERY_CASES: Record<string, (context: CaseContext) => string[]> = {
   activeUsageWorkspacesQuery: () => [call('activeUsageWorkspacesQuery', FIXTURE_TIMES.fortyFiveDaysAgo), call('activeUsageWorkspacesQuery', FIXTURE_TIMES.oneDayAgo)],
   botReasonsQuery: (context) => filterVariants(context).map((filters) => call('botReasonsQuery', filters)),
   botEventsQuery: (context) => filterVariants(context).map((filters) => call('botEventsQuery', filters)),
+  segmentMembersQuery: () => CONFORMANCE_SEGMENTS.flatMap((segment) => [FIXTURE_NOW, FIXTURE_TIMES.oneDayAgo, FIXTURE_TIMES.thirtyDaysAgo].map((atMs) => call('segmentMembersQuery', WORKSPACE, segment, atMs))),
+  segmentBackfillQuery: () =>
+    CONFORMANCE_SEGMENTS.flatMap((segment) => [
+      call('segmentBackfillQuery', WORKSPACE, segment, FIXTURE_NOW, null, 1000),
+      call('segmentBackfillQuery', WORKSPACE, segment, FIXTURE_NOW, null, 2),
+      call('segmentBackfillQuery', WORKSPACE, segment, FIXTURE_NOW, { insertedAt: 0, messageId: 'm-order-u1' }, 1000),
+    ]),
+  personTraitsQuery: (context) => personIds(context).map((ids) => call('personTraitsQuery', WORKSPACE, ids)),
+  personStatsQuery: (context) => personIds(context).map((ids) => call('personStatsQuery', WORKSPACE, ids)),
+  personComputedTraitsQuery: (context) => personIds(context).flatMap((ids) => [call('personComputedTraitsQuery', WORKSPACE, ids, CONFORMANCE_TRAITS, FIXTURE_NOW), call('personComputedTraitsQuery', WORKSPACE, ids, [], FIXTURE_NOW)]),
 };
+
+const CONFORMANCE_TRAITS: ComputedTraitDefinition[] = [
+  { name: 'revenue_30d', kind: 'sum', event: 'Order Completed', property: 'total', withinDays: 30 },
+  { name: 'orders', kind: 'count', event: 'Order Completed' },
+  { name: 'largest_order', kind: 'max', event: 'Order Completed', property: 'total' },
+  { name: 'smallest_order', kind: 'min', event: 'Order Completed', property: 'total' },
+  { name: 'last_currency', kind: 'last', event: 'Order Completed', property: 'currency' },
+];
+
+/** Segments reading every kind of condition; each is also recomputed at three instants. */
+const CONFORMANCE_SEGMENTS: ActiveSegment[] = (
+  [
+    { type: 'performed', event: 'Order Completed', where: [{ property: 'total', op: 'gt', value: 50 }], count: { op: 'at_least', value: 1 }, withinDays: 30 },
+    { type: 'all', conditions: [{ type: 'performed', event: 'Product Viewed', where: [], count: { op: 'at_least', value: 1 } }, { type: 'not_performed', event: 'Order Completed', where: [], withinDays: 7 }] },
+    { type: 'any', conditions: [{ type: 'trait', trait: 'plan', op: 'eq', value: 'scale' }, { type: 'trait', trait: 'seats', op: 'gte', value: 3 }] },
+    { type: 'all', conditions: [{ type: 'computed', trait: 'event_count', op: 'gte', value: 2 }, { type: 'computed', trait: 'last_seen', op: 'within_days', value: 7 }] },
+    { type: 'computed', trait: 'first_seen', op: 'not_within_days', value: 30 },
+    { type: 'performed', event: 'Order Completed', where: [{ property: 'currency', op: 'in', value: ['EUR', 'GBP'] }, { property: 'coupon', op: 'exists' }], count: { op: 'at_most', value: 1 } },
+    { type: 'any', conditions: [{ type: 'computed', trait: 'revenue_30d', op: 'gte', value: 100 }, { type: 'computed', trait: 'last_currency', op: 'eq', value: 'EUR' }, { type: 'computed', trait: 'session_count', op: 'gt', value: 0 }] },
+    { type: 'all', conditions: [{ type: 'computed', trait: 'orders', op: 'eq', value: 1 }, { type: 'computed', trait: 'largest_order', op: 'lt', value: 100 }, { type: 'computed', trait: 'smallest_order', op: 'neq', value: 50 }] },
+    { type: 'trait', trait: 'email', op: 'contains', value: '@shop.test' },
+  ] satisfies Condition[]
+).map((condition, index) => ({ id: `seg_conformance_${index}`, name: `Conformance ${index}`, version: 1, shards: 1, condition, computedTraits: CONFORMANCE_TRAITS }));
 
 /** The days (UTC) the fixture's events of WORKSPACE fall on. */
 function usageDays(): string[] {

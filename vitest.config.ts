@@ -40,6 +40,9 @@ export default defineConfig({
                 SESSION_SECRET: 'test-session-secret',
                 KEY_CACHE_TTL_SECONDS: '0',
                 RETRY_BASE_SECONDS: '0',
+                // Settings and segments read fresh for every batch; a new segment's back-fill settles in a second.
+                WORKSPACE_PROFILE_TTL_SECONDS: '0',
+                SEGMENT_SETTLE_SECONDS: '1',
               },
             },
           })),

@@ -9,6 +9,8 @@ export const EVENTS_QUEUE = 'monfri-events';
 export const EVENTS_DLQ = 'monfri-events-dlq';
 export const WEBHOOKS_QUEUE = 'monfri-webhooks';
 export const WEBHOOKS_DLQ = 'monfri-webhooks-dlq';
+export const SEGMENTS_QUEUE = 'monfri-segments';
+export const SEGMENTS_DLQ = 'monfri-segments-dlq';
 /** The reason recorded for events the dead-letter queue delivers (retries used up, not refused). */
 export const RETRIES_EXHAUSTED = 'retries_exhausted';
 

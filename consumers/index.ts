@@ -1,6 +1,7 @@
 /** Queue entry point: dispatches a batch to the consumer for its queue. */
-import { EVENTS_DLQ, EVENTS_QUEUE, handleEventsDeadLetterBatch, WEBHOOKS_DLQ, WEBHOOKS_QUEUE } from './dead-letters';
+import { EVENTS_DLQ, EVENTS_QUEUE, handleEventsDeadLetterBatch, SEGMENTS_DLQ, SEGMENTS_QUEUE, WEBHOOKS_DLQ, WEBHOOKS_QUEUE } from './dead-letters';
 import { handleEventBatch } from './events/handler';
+import { handleSegmentDeadLetterBatch, handleSegmentRetryBatch } from './segment-retries';
 import { handleWebhookBatch } from './webhooks';
 import type { WorkspaceProfileCache } from './workspace-profiles';
 
@@ -19,6 +20,10 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, c
     case WEBHOOKS_QUEUE:
     case WEBHOOKS_DLQ:
       return handleWebhookBatch(batch, env);
+    case SEGMENTS_QUEUE:
+      return handleSegmentRetryBatch(batch, env);
+    case SEGMENTS_DLQ:
+      return handleSegmentDeadLetterBatch(batch, env);
     default:
       // A queue wired in wrangler.toml without a consumer here: keep the messages, say so loudly.
       console.error(JSON.stringify({ level: 'error', msg: 'no_consumer_for_queue', queue: batch.queue }));

@@ -1,25 +1,36 @@
 /**
- * What consumers need to know about a batch's workspaces: their settings (bot screening) and
- * their plan history (usage thresholds). Two D1 queries per batch for the workspaces it holds,
- * kept per isolate for a short while (a change takes effect within PROFILE_TTL_MS, as key
- * revocation does at the edge). If D1 does not answer, the defaults apply and the batch goes
- * on: these refine screening and notices, they must never stop ingestion.
+ * What consumers need to know about a batch's workspaces: their settings (bot screening), their
+ * plan history (usage thresholds) and their segments. Three D1 queries in one round trip per
+ * batch for the workspaces it holds, kept per isolate for a short while (a change takes effect
+ * within the TTL, WORKSPACE_PROFILE_TTL_SECONDS, as key revocation does at the edge). If D1
+ * does not answer, the defaults apply and the batch goes on: these refine screening, notices
+ * and segments, they must never stop ingestion.
  */
+import { activeSegmentsFromRows, activeSegmentsStatement } from '../lib/segments/store';
 import { planChangeSchema, type PlanHistory } from '../schema/plans';
+import type { ActiveSegment } from '../schema/segments';
 import { DEFAULT_WORKSPACE_SETTINGS, parseWorkspaceSettings, type WorkspaceSettings } from '../schema/workspace-settings';
 
 export const PROFILE_TTL_MS = 30_000;
 const MAX_CACHED_WORKSPACES = 10_000;
 
+/** The profile TTL an environment asks for (tests shorten it), else PROFILE_TTL_MS. */
+export function profileTtlMs(env: Pick<Env, 'WORKSPACE_PROFILE_TTL_SECONDS'>): number {
+  const seconds = Number(env.WORKSPACE_PROFILE_TTL_SECONDS);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : PROFILE_TTL_MS;
+}
+
 export interface WorkspaceProfile {
   settings: WorkspaceSettings;
   /** null when it could not be read (D1 down): usage notices wait for the housekeeping then. */
   planHistory: PlanHistory | null;
+  /** null when they could not be read (D1 down): the segment work waits on the retry queue then. */
+  segments: ActiveSegment[] | null;
 }
 
 export type WorkspaceProfileLoader = (workspaceIds: readonly string[]) => Promise<Map<string, WorkspaceProfile>>;
 
-const UNKNOWN: WorkspaceProfile = { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: null };
+const UNKNOWN: WorkspaceProfile = { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: null, segments: null };
 
 interface CacheEntry {
   profile: WorkspaceProfile;
@@ -31,10 +42,12 @@ function placeholders(count: number): string {
 }
 
 async function readProfiles(db: D1Database, ids: readonly string[]): Promise<Map<string, WorkspaceProfile>> {
-  const [workspaces, changes] = await db.batch<Record<string, unknown>>([
+  const [workspaces, changes, segmentRows] = await db.batch<Record<string, unknown>>([
     db.prepare(`SELECT id, settings, trial_ends_at FROM workspaces WHERE id IN (${placeholders(ids.length)})`).bind(...ids),
     db.prepare(`SELECT workspace_id, plan, changed_at FROM plan_changes WHERE workspace_id IN (${placeholders(ids.length)}) ORDER BY changed_at`).bind(...ids),
+    activeSegmentsStatement(db, ids),
   ]);
+  const segments = activeSegmentsFromRows(ids, segmentRows?.results ?? []);
   const changesOf = new Map<string, PlanHistory['changes'][number][]>();
   for (const row of changes?.results ?? []) {
     const change = planChangeSchema.safeParse({ plan: row.plan, changedAt: row.changed_at });
@@ -46,6 +59,7 @@ async function readProfiles(db: D1Database, ids: readonly string[]): Promise<Map
     profiles.set(row.id, {
       settings: parseWorkspaceSettings(typeof row.settings === 'string' ? row.settings : null).settings,
       planHistory: { trialEndsAt: typeof row.trial_ends_at === 'string' ? row.trial_ends_at : null, changes: changesOf.get(row.id) ?? [] },
+      segments: segments.get(row.id) ?? [],
     });
   }
   return profiles;
@@ -54,13 +68,11 @@ async function readProfiles(db: D1Database, ids: readonly string[]): Promise<Map
 export class WorkspaceProfileCache {
   private readonly entries = new Map<string, CacheEntry>();
 
-  constructor(private readonly ttlMs = PROFILE_TTL_MS) {}
-
-  loader(db: D1Database, now: () => number = Date.now): WorkspaceProfileLoader {
-    return (workspaceIds) => this.load(db, workspaceIds, now());
+  loader(db: D1Database, ttlMs = PROFILE_TTL_MS, now: () => number = Date.now): WorkspaceProfileLoader {
+    return (workspaceIds) => this.load(db, workspaceIds, now(), ttlMs);
   }
 
-  private async load(db: D1Database, workspaceIds: readonly string[], nowMs: number): Promise<Map<string, WorkspaceProfile>> {
+  private async load(db: D1Database, workspaceIds: readonly string[], nowMs: number, ttlMs: number): Promise<Map<string, WorkspaceProfile>> {
     const found = new Map<string, WorkspaceProfile>();
     const missing: string[] = [];
     for (const id of new Set(workspaceIds)) {
@@ -73,8 +85,8 @@ export class WorkspaceProfileCache {
       const stored = await readProfiles(db, missing);
       if (this.entries.size + missing.length > MAX_CACHED_WORKSPACES) this.entries.clear();
       for (const id of missing) {
-        const profile = stored.get(id) ?? { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: { trialEndsAt: null, changes: [] } };
-        this.entries.set(id, { profile, expiresAt: nowMs + this.ttlMs });
+        const profile = stored.get(id) ?? { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: { trialEndsAt: null, changes: [] }, segments: [] };
+        this.entries.set(id, { profile, expiresAt: nowMs + ttlMs });
         found.set(id, profile);
       }
     } catch (error) {
@@ -86,4 +98,4 @@ export class WorkspaceProfileCache {
 }
 
 /** Every workspace on the default settings and no plan history (unit tests of single steps, benches). */
-export const defaultProfileLoader: WorkspaceProfileLoader = async (workspaceIds) => new Map(workspaceIds.map((id) => [id, { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: { trialEndsAt: null, changes: [] } }]));
+export const defaultProfileLoader: WorkspaceProfileLoader = async (workspaceIds) => new Map(workspaceIds.map((id) => [id, { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: { trialEndsAt: null, changes: [] }, segments: [] }]));

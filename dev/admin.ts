@@ -12,6 +12,14 @@
  *   dlq list [--workspace W] [--all]
  *   dlq replay [--workspace W]
  *   replay --workspace W --from ISO --to ISO
+ *   segment list --workspace W
+ *   segment create --workspace W --file segment.json   ({name, description?, condition, shards?})
+ *   segment update SEGID --workspace W --file patch.json
+ *   segment show|members|delete SEGID --workspace W [--after PERSON --limit N]
+ *   segment verify SEGID --workspace W      (recompute from ClickHouse; exit 3 on a difference)
+ *   trait list --workspace W
+ *   trait create --workspace W --file trait.json   ({name, kind, event, property?, withinDays?})
+ *   trait delete NAME --workspace W
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -76,7 +84,7 @@ export function cliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   return { url, token };
 }
 
-async function request(config: CliConfig, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+async function request(config: CliConfig, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(`${config.url}${path}`, {
@@ -118,6 +126,23 @@ function isoDate(value: string, flag: string): string {
 
 const enc = encodeURIComponent;
 
+function jsonFile(args: ParsedArgs): unknown {
+  const path = required(args, 'file');
+  if (!existsSync(path)) throw new CliError(`--file ${path} does not exist`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new CliError(`--file ${path} is not JSON: ${String(error)}`);
+  }
+}
+
+/** A verification that found a difference: printed, and the CLI exits 3 so scripts notice. */
+export class VerifyDifference extends Error {
+  constructor(readonly result: unknown) {
+    super('the live state differs from the recomputation');
+  }
+}
+
 export async function runCommand(argv: readonly string[], config: CliConfig): Promise<unknown> {
   const args = parseArgs(argv);
   const command = args.words.slice(0, 2).join(' ');
@@ -153,6 +178,32 @@ export async function runCommand(argv: readonly string[], config: CliConfig): Pr
     }
     case 'dlq replay':
       return request(config, 'POST', '/admin/dead-letters/replay', args.flags.has('workspace') ? { workspaceId: workspace() } : {});
+    case 'segment list':
+      return request(config, 'GET', `/admin/workspaces/${enc(workspace())}/segments`);
+    case 'segment create':
+      return request(config, 'POST', `/admin/workspaces/${enc(workspace())}/segments`, jsonFile(args));
+    case 'segment update':
+      return request(config, 'PATCH', `/admin/workspaces/${enc(workspace())}/segments/${enc(positional(args, 2, 'SEGID'))}`, jsonFile(args));
+    case 'segment show':
+      return request(config, 'GET', `/admin/workspaces/${enc(workspace())}/segments/${enc(positional(args, 2, 'SEGID'))}`);
+    case 'segment delete':
+      return request(config, 'DELETE', `/admin/workspaces/${enc(workspace())}/segments/${enc(positional(args, 2, 'SEGID'))}`);
+    case 'segment members': {
+      const params = new URLSearchParams({ limit: args.flags.get('limit') ?? '100' });
+      if (args.flags.has('after')) params.set('after', required(args, 'after'));
+      return request(config, 'GET', `/admin/workspaces/${enc(workspace())}/segments/${enc(positional(args, 2, 'SEGID'))}/members?${params}`);
+    }
+    case 'segment verify': {
+      const result = await request(config, 'GET', `/admin/workspaces/${enc(workspace())}/segments/${enc(positional(args, 2, 'SEGID'))}/verify`);
+      if (typeof result === 'object' && result !== null && 'difference' in result && result.difference !== 0) throw new VerifyDifference(result);
+      return result;
+    }
+    case 'trait list':
+      return request(config, 'GET', `/admin/workspaces/${enc(workspace())}/computed-traits`);
+    case 'trait create':
+      return request(config, 'POST', `/admin/workspaces/${enc(workspace())}/computed-traits`, jsonFile(args));
+    case 'trait delete':
+      return request(config, 'DELETE', `/admin/workspaces/${enc(workspace())}/computed-traits/${enc(positional(args, 2, 'NAME'))}`);
     default:
       if (args.words[0] === 'replay') {
         return request(config, 'POST', '/admin/replay', { workspaceId: workspace(), from: isoDate(required(args, 'from'), 'from'), to: isoDate(required(args, 'to'), 'to') });
@@ -166,6 +217,11 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     const result = await runCommand(process.argv.slice(2), cliConfig());
     console.log(JSON.stringify(result, null, 2));
   } catch (error) {
+    if (error instanceof VerifyDifference) {
+      console.log(JSON.stringify(error.result, null, 2));
+      console.error(`✗ ${error.message}`);
+      process.exit(3);
+    }
     console.error(`✗ ${error instanceof Error ? error.message : String(error)}`);
     process.exit(error instanceof CliError ? 2 : 1);
   }

@@ -111,7 +111,8 @@ async function main(): Promise<void> {
   }
   try {
     logStep(`wrangler dev on 127.0.0.1:${WORKER_PORT} (bundling the Worker, applying D1 migrations)`);
-    const vars = { ...stack.workerEnv, ...secrets };
+    // Locally, settings and new segments take effect in seconds rather than production's half minute.
+    const vars = { ...stack.workerEnv, ...secrets, WORKSPACE_PROFILE_TTL_SECONDS: '5', SEGMENT_SETTLE_SECONDS: '10' };
     writeFileSync(join(DATA_DIR, 'dev.vars'), Object.entries(vars).map(([name, value]) => `${name}=${JSON.stringify(value)}`).join('\n') + '\n', { mode: 0o600 });
     worker = await startWranglerDev({ persistTo: join(DATA_DIR, 'wrangler'), vars, port: WORKER_PORT, logName: 'wrangler-dev' });
     const health = (await (await fetch(`${worker.url}/health`)).json()) as { status: string };

@@ -193,13 +193,6 @@ export function botEventsQuery(filters: EventFilters): string {
 WHERE ${eventConditions({ ...filters, includeBots: true })} AND is_bot = 1`;
 }
 
-/** Identify traits of a person in time order; the API merges them (latest value per key wins). */
-export function identifyTraitsQuery(filters: EventFilters): string {
-  return sql`SELECT traits, timestamp_ms FROM events FINAL
-WHERE ${eventConditions({ ...filters, types: ['identify'], includeBots: true })}
-ORDER BY timestamp_ms, message_id`;
-}
-
 /** Distinct events vs physical rows of a workspace: tests use it to see the dedup backstop at work. */
 export function countStoredQuery(workspaceId: string): string {
   return sql`SELECT uniqExact(message_id) AS events, count() AS rows FROM events WHERE workspace_id = ${workspaceId}`;

@@ -8,6 +8,7 @@ import { dashboardSessionRoutes } from './auth/session';
 import { dashboardSecurityHeaders } from './dashboard/security-headers';
 import type { AppEnv } from './context';
 import { queryApiRoutes } from './api/routes';
+import { segmentRoutes } from './api/segments';
 import { usageRoutes } from './api/usage';
 import { ApiError, errorBody } from './errors';
 import { healthRoutes } from './health/routes';
@@ -30,6 +31,7 @@ export function createApp(keyStore = new KeyStore()): Hono<AppEnv> {
   app.route('/v1/live', liveRoutes);
   app.route('/v1', queryApiRoutes);
   app.route('/v1', usageRoutes);
+  app.route('/v1', segmentRoutes);
   app.use('/dashboard', dashboardSecurityHeaders);
   app.use('/dashboard/*', dashboardSecurityHeaders);
   app.route('/dashboard', dashboardSessionRoutes);

@@ -5,6 +5,7 @@ import { createApp } from './app';
 import { runHousekeeping } from './scheduled/housekeeping';
 
 export { LiveFeed } from '../durable-objects/live-feed';
+export { SegmentShard } from '../durable-objects/segment';
 
 // Per-isolate caches: built once here and passed down, never read from module scope elsewhere.
 const app = createApp();

@@ -1,5 +1,6 @@
 /** `monfri-events` consumer: builds the pipeline's services from env, runs it, settles messages, reports timings. */
 import type { ConsumerServices } from '../index';
+import { profileTtlMs } from '../workspace-profiles';
 import { createClickHouse } from '../../lib/clickhouse';
 import { createRedis, type Redis } from '../../lib/redis';
 import { PIPELINE_STATS_KEEP, PIPELINE_STATS_KEY } from './stats-key';
@@ -52,6 +53,7 @@ export function batchReport(result: PipelineResult, queue: string, clock?: Batch
     outcomes,
     eventsInsertMs: result.state.eventsInsertMs,
     botScreening: result.state.botScreening,
+    segments: result.state.segments,
     steps: Object.fromEntries(result.timings.map((timing) => [timing.step, Math.round(timing.ms * 100) / 100])),
     errors: result.timings.filter((timing) => timing.error).map((timing) => `${timing.step}: ${timing.error}`),
   };
@@ -65,7 +67,7 @@ function recordStats(report: Record<string, unknown>): RedisWrite {
 
 export async function handleEventBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext, services: ConsumerServices, steps?: readonly Step[]): Promise<PipelineResult> {
   const clickhouse = createClickHouse(env, { timeoutMs: CLICKHOUSE_TIMEOUT_MS });
-  const deps: PipelineDeps = { env, now: () => Date.now(), redis: redisOrNull(env), clickhouse, workspaces: services.workspaceProfiles.loader(env.DB) };
+  const deps: PipelineDeps = { env, now: () => Date.now(), redis: redisOrNull(env), clickhouse, workspaces: services.workspaceProfiles.loader(env.DB, profileTtlMs(env)) };
   const startedAt = Date.now();
   try {
     return await runPipeline(batch.messages, deps, steps, async (result) => {

@@ -67,7 +67,7 @@ export async function runPipeline(messages: readonly Message<unknown>[], deps: P
 
 async function runSteps(messages: readonly Message<unknown>[], deps: PipelineDeps, steps: readonly Step[]): Promise<PipelineResult> {
   const items: PipelineItem[] = messages.map((message) => ({ message, outcome: ok }));
-  const state: BatchState = { links: [], conflicts: [], stored: [], dropped: [], eventsInsertMs: null, livePublishes: [], redisReads: new Map(), redisWrites: [], botScreening: null };
+  const state: BatchState = { links: [], conflicts: [], stored: [], dropped: [], eventsInsertMs: null, livePublishes: [], redisReads: new Map(), redisWrites: [], botScreening: null, segments: null };
   const timings: StepTiming[] = [];
   for (const step of steps) {
     const live = items.filter((item) => item.outcome.kind === 'ok');

@@ -74,6 +74,17 @@ export interface BatchState {
   redisWrites: RedisWrite[];
   /** What bot layers 3 and 4 did (for the batch report): why they failed open, if they did, and how many counters crossed. */
   botScreening: { failedOpen: string | null; sandboxed: number } | null;
+  /** What the segments hook did (for the batch report): Durable Object calls, events applied, membership changes, work left to the retry queue. */
+  segments: SegmentBatchReport | null;
+}
+
+export interface SegmentBatchReport {
+  offered: number;
+  calls: number;
+  applied: number;
+  changes: number;
+  retried: number;
+  errors: string[];
 }
 
 export type RedisPipeline = ReturnType<Redis['pipeline']>;

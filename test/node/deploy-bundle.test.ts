@@ -14,7 +14,7 @@ it('wrangler deploy --dry-run bundles the one Worker with every binding', () => 
       env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false' },
     });
     expect(result.status, result.stderr).toBe(0);
-    for (const binding of ['env.LIVE_FEED (LiveFeed)', 'env.EVENTS (monfri-events)', 'env.EVENTS_DLQ (monfri-events-dlq)', 'env.WEBHOOKS (monfri-webhooks)', 'env.DB (monfri-control)', 'env.ASSETS']) {
+    for (const binding of ['env.LIVE_FEED (LiveFeed)', 'env.EVENTS (monfri-events)', 'env.EVENTS_DLQ (monfri-events-dlq)', 'env.WEBHOOKS (monfri-webhooks)', 'env.SEGMENTS (SegmentShard)', 'env.SEGMENT_RETRIES (monfri-segments)', 'env.DB (monfri-control)', 'env.ASSETS']) {
       expect(result.stdout).toContain(binding);
     }
     const bundle = join(outdir, 'index.js');

@@ -20,6 +20,8 @@ export async function startTestWorker(vars: Record<string, string> = {}): Promis
       LIVE_TICKET_SECRET: 'test-live-ticket-secret',
       SESSION_SECRET: 'test-session-secret',
       RETRY_BASE_SECONDS: '1',
+      WORKSPACE_PROFILE_TTL_SECONDS: '1',
+      SEGMENT_SETTLE_SECONDS: '3',
       ...vars,
     },
   });

@@ -16,7 +16,7 @@ import type { AdminActor, AppEnv } from '../context';
 import { ApiError } from '../errors';
 import { parseJsonBody } from '../validation';
 
-const REPLAYABLE_QUEUES = ['monfri-events', 'monfri-webhooks'] as const;
+const REPLAYABLE_QUEUES = ['monfri-events', 'monfri-webhooks', 'monfri-segments'] as const;
 type ReplayableQueue = (typeof REPLAYABLE_QUEUES)[number];
 const STREAM_PAGE = 500;
 const MAX_STREAM_REPLAY = 200_000;
@@ -28,6 +28,7 @@ function workspaceScope(actor: AdminActor, requested: string | undefined): strin
 }
 
 function queueBinding(env: Env, queue: ReplayableQueue): Queue {
+  if (queue === 'monfri-segments') return env.SEGMENT_RETRIES;
   return queue === 'monfri-events' ? env.EVENTS : env.WEBHOOKS;
 }
 

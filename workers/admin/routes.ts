@@ -1,11 +1,13 @@
-/** Admin HTTP API (`/admin/*`): workspaces and keys. Operator token, or a workspace's own secret key. */
+/** Admin HTTP API (`/admin/*`): workspaces, keys and a workspace's segments. Operator token, or a workspace's own secret key. */
 import { Hono } from 'hono';
+import { createMiddleware } from 'hono/factory';
 import { createKeySchema, createWorkspaceSchema, rotateKeySchema, updateKeySchema, updateWorkspaceSchema } from '../../schema/control-plane';
 import { workspaceSettingsPatchSchema } from '../../schema/workspace-settings';
 import { requireAdmin } from '../auth/middleware';
 import type { AdminActor, AppEnv } from '../context';
 import { ApiError } from '../errors';
 import { parseJsonBody } from '../validation';
+import { segmentApi } from '../api/segments';
 import { deadLetterRoutes } from './dead-letters';
 import { createWorkspace, getKey, getWorkspace, issueKey, listKeys, listWorkspaces, revokeKey, rotateKey, setAllowedOrigins, updateWorkspace, updateWorkspaceSettings } from './control-plane';
 
@@ -20,8 +22,22 @@ function assertCanManage(actor: AdminActor, workspaceId: string): void {
   }
 }
 
+/** The segment routes of /v1, for the workspace in the path (the admin CLI's `segment ...`). */
+const workspaceInPath = createMiddleware<AppEnv>(async (c, next) => {
+  const workspaceId = c.req.param('id') ?? '';
+  assertCanManage(c.var.adminActor, workspaceId);
+  if (!(await getWorkspace(c.env.DB, workspaceId))) throw new ApiError(404, 'workspace_not_found', 'No such workspace.');
+  await next();
+});
+const workspaceSegments = segmentApi((c) => ({ workspaceId: c.req.param('id') ?? '', actor: c.var.adminActor.kind === 'operator' ? 'operator' : 'admin:secret-key' }));
+
 export const adminRoutes = new Hono<AppEnv>()
   .use('*', requireAdmin)
+  .use('/workspaces/:id/segments', workspaceInPath)
+  .use('/workspaces/:id/segments/*', workspaceInPath)
+  .use('/workspaces/:id/computed-traits', workspaceInPath)
+  .use('/workspaces/:id/computed-traits/*', workspaceInPath)
+  .route('/workspaces/:id', workspaceSegments)
   .post('/workspaces', async (c) => {
     assertOperator(c.var.adminActor);
     const input = await parseJsonBody(c.req.raw, createWorkspaceSchema);

@@ -11,7 +11,6 @@ import {
   botEventsQuery,
   botReasonsQuery,
   conflictsOfPersonsQuery,
-  identifyTraitsQuery,
   listEventsQuery,
   queryRows,
   statsByEventQuery,
@@ -20,12 +19,16 @@ import {
   type EventFilters,
   type PersonMatch,
 } from '../../lib/event-queries';
-import type { JsonObject } from '../../schema/event';
+import { personMembership } from '../../durable-objects/segment-calls';
+import { personComputedTraitsQuery, personStatsQuery, personTraitsQuery } from '../../lib/segment-queries';
+import { activeSegmentOf, listComputedTraits, listSegments } from '../../lib/segments/store';
+import type { JsonObject, JsonValue } from '../../schema/event';
+import type { ComputedTraitDefinition, Segment } from '../../schema/segments';
 import { botLayerOf } from '../../schema/workspace-settings';
 import { requireSecretKeyOrSession } from '../auth/session';
 import type { AppEnv } from '../context';
 import { ApiError } from '../errors';
-import { eventRowSchema, eventView, jsonObjectOf } from './event-view';
+import { eventRowSchema, eventView } from './event-view';
 import { identityKeyOf, resolvePerson } from './persons';
 import { assertStatsRange, decodeCursor, encodeCursor, eventsQuerySchema, parseQuery, personQuerySchema, propertyFilters, statsQuerySchema } from './query-params';
 
@@ -51,8 +54,49 @@ async function personMatchFor(client: ClickHouseClient, workspaceId: string, que
   return undefined;
 }
 
-function mergeTraits(rows: { traits: string }[]): JsonObject {
-  return rows.reduce<JsonObject>((merged, row) => ({ ...merged, ...jsonObjectOf(row.traits) }), {});
+/** Identify traits, the latest value per key (materialised in person_traits), values as sent. */
+function traitsOf(rows: readonly { key: string; value: string }[]): JsonObject {
+  const traits: JsonObject = {};
+  for (const row of rows) {
+    let value: JsonValue;
+    try {
+      value = JSON.parse(row.value) as JsonValue;
+    } catch {
+      value = row.value;
+    }
+    Object.defineProperty(traits, row.key, { value, enumerable: true, writable: true, configurable: true });
+  }
+  return traits;
+}
+
+function computedTraitsOf(stats: { first_seen_ms: number; last_seen_ms: number; event_count: number; session_count: number } | undefined, definitions: readonly ComputedTraitDefinition[], custom: Record<string, number | string | null> | undefined): JsonObject {
+  const known = stats !== undefined && stats.event_count > 0;
+  const computed: JsonObject = {
+    first_seen: known ? new Date(stats.first_seen_ms).toISOString() : null,
+    last_seen: known ? new Date(stats.last_seen_ms).toISOString() : null,
+    event_count: stats?.event_count ?? 0,
+    session_count: stats?.session_count ?? 0,
+  };
+  definitions.forEach((definition, index) => {
+    const value = custom?.[`t${index}`];
+    computed[definition.name] = value === undefined ? null : typeof value === 'string' && definition.kind !== 'last' ? Number(value) : value;
+  });
+  return computed;
+}
+
+/** The segments a person is in now, from the segments' own state (the Durable Objects decide membership). */
+async function personSegments(env: Env, workspaceId: string, segments: readonly Segment[], personId: string): Promise<{ id: string; name: string; enteredAt: string | null }[]> {
+  const memberships = await Promise.all(
+    segments.map(async (segment) => {
+      try {
+        return { segment, membership: await personMembership(env, workspaceId, activeSegmentOf(segment), personId) };
+      } catch (error) {
+        console.warn(JSON.stringify({ level: 'warn', msg: 'segment_membership_unavailable', segmentId: segment.id, error: String(error) }));
+        return null;
+      }
+    }),
+  );
+  return memberships.flatMap((entry) => (entry?.membership.member ? [{ id: entry.segment.id, name: entry.segment.name, enteredAt: entry.membership.since === null ? null : new Date(entry.membership.since).toISOString() }] : []));
 }
 
 export const queryApiRoutes = new Hono<AppEnv>()
@@ -104,19 +148,30 @@ export const queryApiRoutes = new Hono<AppEnv>()
   .get('/persons/:id', async (c) => {
     const query = parseQuery(c.req.url, personQuerySchema);
     const workspaceId = c.var.apiKey.workspace.id;
+    const [segments, definitions] = await Promise.all([listSegments(c.env.DB, workspaceId), listComputedTraits(c.env.DB, workspaceId)]);
     return withClickHouse(c.env, async (client) => {
       const person = await resolvePerson(client, workspaceId, identityKeyOf(c.req.param('id')));
       const filters: EventFilters = { workspaceId, person: person.match, includeBots: query.includeBots ?? false };
-      const [events, traitRows, conflicts] = await Promise.all([
+      const ids = person.match.personIds;
+      const [events, traitRows, stats, custom, conflicts, memberships] = await Promise.all([
         queryRows(client, listEventsQuery(filters, query.limit), eventRowSchema),
-        queryRows(client, identifyTraitsQuery(filters), z.object({ traits: z.string(), timestamp_ms: uint64 })),
-        queryRows(client, conflictsOfPersonsQuery(workspaceId, person.match.personIds), z.object({ identity_key: z.string(), existing_person_id: z.string(), claimed_person_id: z.string(), message_id: z.string(), detected_at_ms: uint64 })),
+        queryRows(client, personTraitsQuery(workspaceId, ids), z.object({ key: z.string(), value: z.string(), latest_at_ms: uint64 })),
+        queryRows(client, personStatsQuery(workspaceId, ids), z.object({ first_seen_ms: uint64, last_seen_ms: uint64, event_count: uint64, session_count: uint64 })),
+        definitions.length > 0 ? queryRows(client, personComputedTraitsQuery(workspaceId, ids, definitions, Date.now()), z.record(z.string(), z.union([z.number(), z.string(), z.null()]))) : Promise.resolve([]),
+        queryRows(client, conflictsOfPersonsQuery(workspaceId, ids), z.object({ identity_key: z.string(), existing_person_id: z.string(), claimed_person_id: z.string(), message_id: z.string(), detected_at_ms: uint64 })),
+        personSegments(c.env, workspaceId, segments, person.personId),
       ]);
       if (events.length === 0 && person.identities.length <= 1 && traitRows.length === 0) {
         throw new ApiError(404, 'person_not_found', 'No events or identities for this person.');
       }
       return c.json({
-        person: { id: person.personId, identities: person.identities, traits: mergeTraits(traitRows) },
+        person: {
+          id: person.personId,
+          identities: person.identities,
+          traits: traitsOf(traitRows),
+          computedTraits: computedTraitsOf(stats[0], definitions, custom[0]),
+          segments: memberships,
+        },
         conflicts: conflicts.map((row) => ({ identityKey: row.identity_key, existingPersonId: row.existing_person_id, claimedPersonId: row.claimed_person_id, messageId: row.message_id, detectedAt: new Date(row.detected_at_ms).toISOString() })),
         events: events.map(eventView),
       });

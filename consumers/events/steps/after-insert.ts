@@ -3,15 +3,16 @@
  * best effort: a failing hook is logged and never fails (or retries) the batch, because
  * the events are already stored and a retry would only produce duplicates.
  *
- * Hooks: the live feed, usage thresholds (consumers/events/usage-check.ts). Later ones add an
- * entry to AFTER_INSERT_HOOKS, nothing else changes:
- * - segments: durable-objects/segment enter/exit
+ * Hooks: the live feed, usage thresholds (consumers/events/usage-check.ts), segments
+ * (consumers/events/segments-hook.ts). Later ones add an entry to AFTER_INSERT_HOOKS, nothing
+ * else changes:
  * - webhooks: enqueue matching subscriptions on WEBHOOKS
  * - schema_registry: record event names and property keys seen
  */
 import { publishToLiveFeed } from '../../../durable-objects/live-feed-publish';
 import type { FeedItem, FeedStatus } from '../../../schema/feed';
 import type { BatchState, PipelineDeps, PipelineItem, Step } from '../types';
+import { segmentsHook } from '../segments-hook';
 import { usageHook } from '../usage-check';
 
 export type AfterInsertHookName = 'live_feed' | 'usage' | 'segments' | 'webhooks' | 'schema_registry';
@@ -59,7 +60,7 @@ const liveFeedHook: AfterInsertHook = {
   },
 };
 
-export const AFTER_INSERT_HOOKS: readonly AfterInsertHook[] = [liveFeedHook, usageHook];
+export const AFTER_INSERT_HOOKS: readonly AfterInsertHook[] = [liveFeedHook, usageHook, segmentsHook];
 
 export function afterInsertStep(hooks: readonly AfterInsertHook[] = AFTER_INSERT_HOOKS): Step {
   return {

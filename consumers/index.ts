@@ -3,11 +3,13 @@ import { EVENTS_DLQ, EVENTS_QUEUE, handleEventsDeadLetterBatch, SEGMENTS_DLQ, SE
 import { handleEventBatch } from './events/handler';
 import { handleSegmentDeadLetterBatch, handleSegmentRetryBatch } from './segment-retries';
 import { handleWebhookBatch } from './webhooks';
+import type { RedisDegradation } from './redis-degradation';
 import type { WorkspaceProfileCache } from './workspace-profiles';
 
 /** What lives as long as the isolate (caches), made once by workers/index.ts and passed down. */
 export interface ConsumerServices {
   workspaceProfiles: WorkspaceProfileCache;
+  redisDegradation: RedisDegradation;
 }
 
 export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext, services: ConsumerServices): Promise<void> {

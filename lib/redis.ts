@@ -6,6 +6,25 @@ export interface RedisConfig {
   UPSTASH_REDIS_REST_TOKEN: string;
 }
 
+/**
+ * Every Redis call is best effort, so a Redis that stops answering (the REST endpoint up, its
+ * Redis gone) must not stall the caller: it gives up after this long and degrades. A race,
+ * not an AbortSignal on the client: a signal on every request slowed workerd's fetches down.
+ */
+export const REDIS_CALL_TIMEOUT_MS = 2000;
+
+export async function withRedisDeadline<T>(call: Promise<T>, timeoutMs = REDIS_CALL_TIMEOUT_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`redis_timeout: no answer in ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([call, deadline]);
+  } finally {
+    if (timer !== null) clearTimeout(timer);
+  }
+}
+
 export function createRedis(config: RedisConfig): Redis {
   return new Redis({
     url: config.UPSTASH_REDIS_REST_URL,

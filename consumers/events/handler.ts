@@ -36,7 +36,7 @@ function receivedRange(result: PipelineResult): { oldest: number; newest: number
   return Number.isFinite(oldest) ? { oldest, newest } : null;
 }
 
-export function batchReport(result: PipelineResult, queue: string, clock?: BatchClock): Record<string, unknown> {
+export function batchReport(result: PipelineResult, queue: string, clock?: BatchClock, redisFailures?: Record<string, number>): Record<string, unknown> {
   const outcomes: Record<string, number> = {};
   for (const item of result.items) outcomes[item.outcome.kind] = (outcomes[item.outcome.kind] ?? 0) + 1;
   const received = receivedRange(result);
@@ -54,6 +54,8 @@ export function batchReport(result: PipelineResult, queue: string, clock?: Batch
     eventsInsertMs: result.state.eventsInsertMs,
     botScreening: result.state.botScreening,
     segments: result.state.segments,
+    // Per isolate since it started: a closing-pipeline failure shows in the next batch's report.
+    redisFailures,
     steps: Object.fromEntries(result.timings.map((timing) => [timing.step, Math.round(timing.ms * 100) / 100])),
     errors: result.timings.filter((timing) => timing.error).map((timing) => `${timing.step}: ${timing.error}`),
   };
@@ -67,13 +69,15 @@ function recordStats(report: Record<string, unknown>): RedisWrite {
 
 export async function handleEventBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext, services: ConsumerServices, steps?: readonly Step[]): Promise<PipelineResult> {
   const clickhouse = createClickHouse(env, { timeoutMs: CLICKHOUSE_TIMEOUT_MS });
-  const deps: PipelineDeps = { env, now: () => Date.now(), redis: redisOrNull(env), clickhouse, workspaces: services.workspaceProfiles.loader(env.DB, profileTtlMs(env)) };
+  const deps: PipelineDeps = { env, now: () => Date.now(), redis: redisOrNull(env), clickhouse, workspaces: services.workspaceProfiles.loader(env.DB, profileTtlMs(env)), redisDegradation: services.redisDegradation };
   const startedAt = Date.now();
+  const failuresBefore = services.redisDegradation.count();
   try {
     return await runPipeline(batch.messages, deps, steps, async (result) => {
       await settleMessages(result.items, env);
-      const report = batchReport(result, batch.queue, { startedAt, settledAt: Date.now() });
-      console.log(JSON.stringify({ level: result.timings.some((timing) => timing.error) ? 'warn' : 'info', ...report }));
+      const report = batchReport(result, batch.queue, { startedAt, settledAt: Date.now() }, services.redisDegradation.totals());
+      const degraded = result.timings.some((timing) => timing.error) || services.redisDegradation.count() > failuresBefore;
+      (degraded ? console.warn : console.log)(JSON.stringify({ level: degraded ? 'warn' : 'info', ...report }));
       return [recordStats(report)];
     });
   } finally {

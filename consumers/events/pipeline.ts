@@ -13,6 +13,7 @@
  * done (acks take effect) when the queue handler returns, after this flush.
  */
 import { retryBaseSeconds, retryDelaySeconds } from '../backoff';
+import { withRedisDeadline } from '../../lib/redis';
 import { EVENTS_QUEUE, storeDeadLetters } from '../dead-letters';
 import { afterInsertStep } from './steps/after-insert';
 import { buildRowsStep } from './steps/build-rows';
@@ -52,9 +53,11 @@ async function flushRedisWrites(deps: PipelineDeps, writes: readonly RedisWrite[
   const pipeline = deps.redis.pipeline();
   for (const write of writes) write(pipeline);
   try {
-    await pipeline.exec();
+    await withRedisDeadline(pipeline.exec());
   } catch (error) {
-    console.warn(JSON.stringify({ level: 'warn', msg: 'batch_redis_writes_failed', error: errorText(error) }));
+    deps.redisDegradation?.record('closing_writes');
+    // The seen marks are lost with these writes: a redelivery then inserts a duplicate row, which FINAL/uniqExact absorb.
+    console.warn(JSON.stringify({ level: 'warn', msg: 'batch_redis_writes_failed', writes: writes.length, error: errorText(error).split(', command was:', 1)[0]?.slice(0, 300) }));
   }
 }
 

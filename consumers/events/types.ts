@@ -2,6 +2,7 @@
 import type { LivePublishReport } from '../../durable-objects/live-feed-publish';
 import type { ClickHouseClient } from '../../lib/clickhouse';
 import type { Redis } from '../../lib/redis';
+import type { RedisDegradation } from '../redis-degradation';
 import type { CollectedEvent } from '../../schema/event';
 import type { WorkspaceProfileLoader } from '../workspace-profiles';
 import type { EventRow } from './event-row';
@@ -120,4 +121,6 @@ export interface PipelineDeps {
   clickhouse: ClickHouseClient;
   /** Settings and plan history of the batch's workspaces (cached per isolate; defaults when D1 does not answer). */
   workspaces: WorkspaceProfileLoader;
+  /** Where Redis failures are counted (per isolate); absent in unit tests that do not look. */
+  redisDegradation?: RedisDegradation;
 }

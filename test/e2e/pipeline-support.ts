@@ -3,6 +3,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { z } from 'zod';
 import { createClickHouse } from '../../lib/clickhouse';
 import { countStoredQuery, queryRows, uint64 } from '../../lib/event-queries';
+import { sql } from '../../lib/sql';
 import { testStackEnv } from '../support/stack-env';
 
 /** A client for the test stack's ClickHouse, or for another engine of it (`url`, same database). */
@@ -23,6 +24,12 @@ export async function selectRows<S extends z.ZodType>(query: string, schema: S, 
 export async function storedCounts(workspaceId: string, url?: string): Promise<{ events: number; rows: number }> {
   const [row] = await selectRows(countStoredQuery(workspaceId), z.object({ events: uint64, rows: uint64 }), url);
   return row ?? { events: 0, rows: 0 };
+}
+
+/** Raw rows (no FINAL, so duplicates not merged yet count) holding these messageIds. */
+export async function rawRowsOf(workspaceId: string, messageIds: readonly string[], url?: string): Promise<number> {
+  const [row] = await selectRows(sql`SELECT count() AS rows FROM events WHERE workspace_id = ${workspaceId} AND has(${messageIds}, message_id)`, z.object({ rows: uint64 }), url);
+  return row?.rows ?? 0;
 }
 
 export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000, everyMs = 200): Promise<T> {

@@ -2,7 +2,7 @@
  * Hands accepted events on: the `events` Queue (must succeed before we answer 2xx) and the
  * per-workspace Redis Stream mirror (best effort, after the response, never fails ingestion).
  */
-import type { Redis } from '../../lib/redis';
+import { withRedisDeadline, type Redis } from '../../lib/redis';
 import { chunkForQueue } from '../../lib/queue-batches';
 import { eventStreamKey, STREAM_EVENT_FIELD } from '../../lib/stream';
 import { LIMITS, type CollectedEvent } from '../../schema/event';
@@ -68,7 +68,7 @@ export async function mirrorToStream(redis: Redis, workspaceId: string, events: 
     for (const { json } of events) {
       pipeline.xadd(key, '*', { [STREAM_EVENT_FIELD]: json }, { trim: { type: 'MAXLEN', threshold: maxLen, comparison: '~' } });
     }
-    await pipeline.exec();
+    await withRedisDeadline(pipeline.exec());
   } catch (error) {
     // @upstash/redis quotes the whole command (every event) in its errors; keep the reason only.
     const reason = (error instanceof Error ? error.message : String(error)).split(', command was:', 1)[0]?.slice(0, 300);

@@ -20,6 +20,7 @@ import { drop, type Outcome, type PipelineDeps, type PipelineItem, type Step } f
 import { monthContaining } from '../../../schema/plans';
 import { usageEstimateKey } from '../usage-check';
 import { identityCacheKeysOf } from './resolve-identity';
+import { withRedisDeadline } from '../../../lib/redis';
 
 export const SEEN_TTL_SECONDS = 7 * 24 * 60 * 60;
 
@@ -32,9 +33,10 @@ async function readKeys(deps: PipelineDeps, keys: string[]): Promise<(string | n
   if (!deps.redis) return null;
   if (keys.length === 0) return [];
   try {
-    const values = await deps.redis.mget<(string | null)[]>(...keys);
+    const values = await withRedisDeadline(deps.redis.mget<(string | null)[]>(...keys));
     return keys.map((_, index) => (typeof values[index] === 'string' ? values[index] : null));
   } catch (error) {
+    deps.redisDegradation?.record('dedup_read');
     console.warn(JSON.stringify({ level: 'warn', msg: 'dedup_redis_unavailable', error: String(error) }));
     return null;
   }

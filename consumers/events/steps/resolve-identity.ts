@@ -27,6 +27,7 @@
  */
 import { z } from 'zod';
 import { anonymousKey, lookupIdentitiesQuery, queryRows, userKey } from '../../../lib/event-queries';
+import { withRedisDeadline } from '../../../lib/redis';
 import type { CollectedEvent } from '../../../schema/event';
 import type { BatchState, IdentityLink, PipelineDeps, PipelineItem, Step } from '../types';
 
@@ -63,12 +64,13 @@ async function fromCache(deps: PipelineDeps, state: BatchState, workspaceId: str
   }
   if (!deps.redis || unread.length === 0) return found;
   try {
-    const values = await deps.redis.mget<(string | null)[]>(...unread.map((key) => identityCacheKey(workspaceId, key)));
+    const values = await withRedisDeadline(deps.redis.mget<(string | null)[]>(...unread.map((key) => identityCacheKey(workspaceId, key))));
     unread.forEach((key, index) => {
       const person = values[index];
       if (typeof person === 'string') found.set(key, person);
     });
   } catch (error) {
+    deps.redisDegradation?.record('identity_read');
     console.warn(JSON.stringify({ level: 'warn', msg: 'identity_cache_unavailable', error: String(error) }));
   }
   return found;

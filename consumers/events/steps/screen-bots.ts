@@ -21,6 +21,7 @@
  * feed shows it as dropped with its reasons); otherwise it is stored with `is_bot` and reasons.
  */
 import { botAllowlist } from '../../../lib/bot-allowlist';
+import { withRedisDeadline } from '../../../lib/redis';
 import type { CollectedEvent } from '../../../schema/event';
 import { botLayerOf, type BotLayer, type WorkspaceSettings } from '../../../schema/workspace-settings';
 import type { WorkspaceProfile } from '../../workspace-profiles';
@@ -209,8 +210,9 @@ async function countAndFlag(deps: PipelineDeps, groups: Group[], blocks: { key: 
   const queued = groups.map((group) => queueGroup(commands, group));
   let results: unknown[];
   try {
-    results = await commands.pipeline.exec();
+    results = await withRedisDeadline(commands.pipeline.exec());
   } catch (error) {
+    deps.redisDegradation?.record('bot_counters');
     console.warn(JSON.stringify({ level: 'warn', msg: 'bot_rate_layers_failed_open', groups: groups.length, error: String(error).slice(0, 300) }));
     return 'redis_unavailable';
   }

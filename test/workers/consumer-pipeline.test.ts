@@ -13,7 +13,7 @@ import { PIPELINE_STATS_KEY } from '../../consumers/events/stats-key';
 import { STEP_NAMES, type PipelineDeps, type Step } from '../../consumers/events/types';
 import { defaultProfileLoader } from '../../consumers/workspace-profiles';
 import { call, createTestWorkspace, bearer } from './support';
-import { collected, deliver, env, selectRows, storedCounts } from './pipeline-support';
+import { collected, deliver, env, selectRows, storedCounts, withMergesStopped } from './pipeline-support';
 
 function depsFor(overrides: Partial<PipelineDeps> = {}): PipelineDeps {
   return { env, now: () => Date.now(), redis: createRedis(env), clickhouse: createClickHouse(env), workspaces: defaultProfileLoader, ...overrides };
@@ -152,14 +152,16 @@ describe('event pipeline', () => {
   it('without Redis, duplicates reach ClickHouse but the ReplacingMergeTree/uniqExact backstop counts them once', async () => {
     const ws = await createTestWorkspace('backstop');
     const events = Array.from({ length: 4 }, () => collected(ws.workspaceId));
-    await runPipeline(asMessages(events), depsFor({ redis: null }));
-    const again = await runPipeline(asMessages(events), depsFor({ redis: null }));
-    // Nothing told the second run these were duplicates: it inserted them again.
-    expect(again.state.stored).toHaveLength(4);
-    expect((await storedCounts(ws.workspaceId)).events).toBe(4);
-    expect(await statsTotal(ws.secretKey)).toBe(4);
-    const listed = await call('/v1/events?limit=100', { headers: bearer(ws.secretKey) });
-    expect((await listed.json<{ events: unknown[] }>()).events).toHaveLength(4);
+    await withMergesStopped(async () => {
+      await runPipeline(asMessages(events), depsFor({ redis: null }));
+      const again = await runPipeline(asMessages(events), depsFor({ redis: null }));
+      // Nothing told the second run these were duplicates: it inserted them again, and the rows really landed.
+      expect(again.state.stored).toHaveLength(4);
+      expect(await storedCounts(ws.workspaceId)).toEqual({ events: 4, rows: 8 });
+      expect(await statsTotal(ws.secretKey)).toBe(4);
+      const listed = await call('/v1/events?limit=100', { headers: bearer(ws.secretKey) });
+      expect((await listed.json<{ events: unknown[] }>()).events).toHaveLength(4);
+    });
   });
 
   it('a consumer crash after the insert but before the ack: the retry stores duplicates that queries count once', async () => {
@@ -174,12 +176,14 @@ describe('event pipeline', () => {
       },
     };
     const faulty = EVENT_PIPELINE.map((step) => (step.name === 'insert_batch' ? crashingInsert : step));
-    const crashed = await runPipeline(asMessages(events), depsFor(), faulty);
-    expect(crashed.items.every((item) => item.outcome.kind === 'retry')).toBe(true);
-    const redelivered = await runPipeline(asMessages(events, 2), depsFor());
-    expect(redelivered.state.stored).toHaveLength(6);
-    expect((await storedCounts(ws.workspaceId)).events).toBe(6);
-    expect(await statsTotal(ws.secretKey)).toBe(6);
+    await withMergesStopped(async () => {
+      const crashed = await runPipeline(asMessages(events), depsFor(), faulty);
+      expect(crashed.items.every((item) => item.outcome.kind === 'retry')).toBe(true);
+      const redelivered = await runPipeline(asMessages(events, 2), depsFor());
+      expect(redelivered.state.stored).toHaveLength(6);
+      expect(await storedCounts(ws.workspaceId)).toEqual({ events: 6, rows: 12 });
+      expect(await statsTotal(ws.secretKey)).toBe(6);
+    });
   });
 
   it('ClickHouse unreachable: every message is retried with exponential backoff, nothing acked, nothing marked seen', async () => {

@@ -73,3 +73,19 @@ export async function selectRows<S extends z.ZodType>(query: string, schema: S):
 }
 
 export { env };
+
+/**
+ * Runs `body` with background merges of the events table stopped, so duplicate rows stay
+ * visible to a raw count() until it ends (a merge would collapse them and hide what the
+ * FINAL/uniqExact backstop absorbed). Queries keep working; merges resume afterwards.
+ */
+export async function withMergesStopped<T>(body: () => Promise<T>): Promise<T> {
+  const client = createClickHouse(env);
+  await client.command({ query: 'SYSTEM STOP MERGES events' });
+  try {
+    return await body();
+  } finally {
+    await client.command({ query: 'SYSTEM START MERGES events' });
+    await client.close();
+  }
+}

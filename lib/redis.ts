@@ -1,5 +1,6 @@
 /** Redis over Upstash's REST protocol (real Upstash in production, dev/upstash-rest.ts locally). */
 import { Redis } from '@upstash/redis/cloudflare';
+import { withDeadline } from './deadline';
 
 export interface RedisConfig {
   UPSTASH_REDIS_REST_URL: string;
@@ -13,16 +14,8 @@ export interface RedisConfig {
  */
 export const REDIS_CALL_TIMEOUT_MS = 2000;
 
-export async function withRedisDeadline<T>(call: Promise<T>, timeoutMs = REDIS_CALL_TIMEOUT_MS): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`redis_timeout: no answer in ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([call, deadline]);
-  } finally {
-    if (timer !== null) clearTimeout(timer);
-  }
+export function withRedisDeadline<T>(call: Promise<T>): Promise<T> {
+  return withDeadline(call, REDIS_CALL_TIMEOUT_MS, 'redis');
 }
 
 export function createRedis(config: RedisConfig): Redis {

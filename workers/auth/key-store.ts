@@ -5,6 +5,20 @@
 import type { ApiKeyInfo, KeyKind, Plan, ResolvedKey, Workspace } from '../../schema/control-plane';
 import { parseWorkspaceSettings } from '../../schema/workspace-settings';
 import { randomBase62, sha256Hex } from '../../lib/crypto';
+import { withDeadline } from '../../lib/deadline';
+import { ApiError } from '../errors';
+
+/** A D1 lookup slower than this counts as D1 being down (the request must not hang with it). */
+export const D1_LOOKUP_TIMEOUT_MS = 2000;
+/** With a known-valid entry to fall back on, a slow D1 is given much less time: known senders must not feel it. */
+export const D1_REFRESH_TIMEOUT_MS = 250;
+/**
+ * While D1 fails, a key this isolate already knew as valid keeps working for this long past
+ * its TTL (stale-if-error): D1 being down must not stop ingestion for known senders. A
+ * revocation made meanwhile takes effect when D1 answers again.
+ */
+export const STALE_IF_ERROR_MS = 15 * 60 * 1000;
+export const CONTROL_PLANE_RETRY_AFTER_SECONDS = 5;
 
 const KEY_PREFIX: Record<KeyKind, string> = { write: 'wk_', secret: 'sk_' };
 const VISIBLE_PREFIX_LENGTH = 10;
@@ -83,7 +97,16 @@ export class KeyStore {
     const hash = await sha256Hex(rawKey);
     const cached = this.cache.get(hash);
     if (cached && cached.expiresAt > now) return cached.lookup;
-    const lookup = await lookupInDatabase(db, hash, now);
+    const stale = cached?.lookup.status === 'valid' && now - cached.expiresAt < STALE_IF_ERROR_MS;
+    let lookup: KeyLookup;
+    try {
+      lookup = await withDeadline(lookupInDatabase(db, hash, now), stale ? D1_REFRESH_TIMEOUT_MS : D1_LOOKUP_TIMEOUT_MS, 'd1');
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      console.warn(JSON.stringify({ level: 'warn', msg: 'key_lookup_d1_failed', servedStale: stale, error: reason.slice(0, 300) }));
+      if (stale && cached) return cached.lookup;
+      throw new ApiError(503, 'control_plane_unavailable', 'API keys cannot be checked right now; retry shortly.', undefined, { 'Retry-After': String(CONTROL_PLANE_RETRY_AFTER_SECONDS) });
+    }
     const ttlMs = (lookup.status === 'valid' ? ttlSeconds : Math.min(ttlSeconds, 5)) * 1000;
     if (this.cache.size >= KeyStore.MAX_ENTRIES) this.cache.clear();
     this.cache.set(hash, { lookup, expiresAt: now + ttlMs });

@@ -25,6 +25,8 @@ export default defineConfig({
           cloudflareTest(async () => ({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
+              // A real limiter with a small allowance, for the quota test only (it passes it as INGEST_RATE_LIMIT).
+              ratelimits: { TEST_SMALL_RATE_LIMIT: { namespace_id: '1802', simple: { limit: 5, period: 60 } } },
               bindings: {
                 TEST_MIGRATIONS: await readD1Migrations('schema/d1'),
                 // Every ClickHouse engine npm test started ([{engine, url, version}]), for the tests that run the same SQL on each.

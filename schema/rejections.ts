@@ -23,6 +23,7 @@ export const REQUEST_REJECTIONS = {
   wrong_key_kind: 'This route does not accept this kind of key.',
   origin_not_allowed: 'This write key is not allowed from this Origin.',
   queue_unavailable: 'Events could not be handed off; retry later (messageId makes retries safe).',
+  rate_limited: 'This key sends more requests than its ingestion quota allows; nothing of this request was accepted. Retry after Retry-After seconds.',
 } as const;
 export type RequestRejectionCode = keyof typeof REQUEST_REJECTIONS;
 

@@ -5,6 +5,7 @@ declare global {
     interface Env {
       TEST_MIGRATIONS: D1Migration[];
       TEST_CLICKHOUSE_ENGINES: string;
+      TEST_SMALL_RATE_LIMIT: RateLimit;
     }
   }
 }

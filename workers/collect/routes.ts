@@ -18,6 +18,7 @@ import { requestFacts } from './enrich';
 import { mirrorToStream, sendToQueue, streamMaxLen, type SerializedEvent } from './handoff';
 import { ingest, type IngestResult } from './ingest';
 import { readJsonBody } from './parse-body';
+import { assertWithinQuota } from './quota';
 import { requestTraffic, type RequestTraffic } from './traffic';
 import { isPlainObject, type BatchDefaults } from './validate';
 
@@ -36,6 +37,7 @@ async function identifySender(c: Context<AppEnv>, body: unknown, allowSecret: bo
   });
   c.set('apiKey', sender.key);
   if (sender.key.kind === 'write') assertOriginAllowed(sender.key, origin);
+  await assertWithinQuota(c.env.INGEST_RATE_LIMIT, sender.key);
   return sender;
 }
 

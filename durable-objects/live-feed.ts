@@ -26,6 +26,10 @@ export const WORKSPACE_HEADER = 'x-monfri-workspace';
 /** The verified ticket's nonce and expiry (epoch seconds), forwarded by the upgrade route. */
 export const TICKET_NONCE_HEADER = 'x-monfri-ticket-nonce';
 export const TICKET_EXPIRES_HEADER = 'x-monfri-ticket-expires';
+/** The key the ticket was issued from, so revoking that key can close the socket (closeKeySockets). */
+export const TICKET_KEY_HEADER = 'x-monfri-ticket-key';
+/** Close code sent when the key behind a socket's ticket is revoked (4000-4999: application codes). */
+export const KEY_REVOKED_CLOSE_CODE = 4001;
 const TAG_ALL = 'all';
 /** Tags are capped at 256 characters; the full filter is re-checked from the attachment. */
 const TAG_VALUE_LENGTH = 200;
@@ -66,6 +70,10 @@ export function eventTag(event: string): string {
 
 export function personTag(person: string): string {
   return `p:${person.slice(0, TAG_VALUE_LENGTH)}`;
+}
+
+function keyTag(keyId: string): string {
+  return `k:${keyId.slice(0, TAG_VALUE_LENGTH)}`;
 }
 
 function tagForFilter(filter: LiveFilter): string {
@@ -169,6 +177,20 @@ export class LiveFeed extends DurableObject<Env> {
     return { seqFrom: live[0]?.seq ?? null, seqTo: live[live.length - 1]?.seq ?? null, delivered, at };
   }
 
+  /** RPC from the admin API when a key is revoked: closes every socket opened with a ticket from it; returns how many. */
+  closeKeySockets(keyId: string): number {
+    const sockets = this.ctx.getWebSockets(keyTag(keyId));
+    for (const socket of sockets) {
+      this.forget(socket);
+      try {
+        socket.close(KEY_REVOKED_CLOSE_CODE, 'key_revoked');
+      } catch {
+        // Already closing.
+      }
+    }
+    return sockets.length;
+  }
+
   /** Number of open sockets, for tests and health. */
   connectionCount(): number {
     return this.ctx.getWebSockets().length;
@@ -195,7 +217,8 @@ export class LiveFeed extends DurableObject<Env> {
 
     const { 0: client, 1: server } = new WebSocketPair();
     const attachment: SocketAttachment = { id: crypto.randomUUID(), filter };
-    this.ctx.acceptWebSocket(server, [tagForFilter(filter)]);
+    const keyId = request.headers.get(TICKET_KEY_HEADER);
+    this.ctx.acceptWebSocket(server, keyId ? [tagForFilter(filter), keyTag(keyId)] : [tagForFilter(filter)]);
     server.serializeAttachment(attachment);
     this.send(server, { type: 'hello', workspaceId: workspaceId ?? '', filter, serverTime: new Date().toISOString() });
     this.send(server, { type: 'backfill', items: backfill });

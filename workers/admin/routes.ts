@@ -100,6 +100,8 @@ export const adminRoutes = new Hono<AppEnv>()
     assertCanManage(c.var.adminActor, key.workspaceId);
     const revoked = await revokeKey(c.env.DB, key.id);
     c.var.keyStore.forget();
+    // Live-feed sockets outlive their ticket's check: a revoked secret key must not keep streaming.
+    if (key.kind === 'secret') await c.env.LIVE_FEED.getByName(key.workspaceId).closeKeySockets(key.id);
     return c.json({ key: revoked });
   })
   .post('/keys/:keyId/rotate', async (c) => {

@@ -4,7 +4,7 @@
  * ticket's workspace room, after checking the ticket and the Origin.
  */
 import { Hono } from 'hono';
-import { TICKET_EXPIRES_HEADER, TICKET_NONCE_HEADER, WORKSPACE_HEADER } from '../../durable-objects/live-feed';
+import { TICKET_EXPIRES_HEADER, TICKET_KEY_HEADER, TICKET_NONCE_HEADER, WORKSPACE_HEADER } from '../../durable-objects/live-feed';
 import { requireSecretKeyOrSession } from '../auth/session';
 import type { AppEnv } from '../context';
 import { ApiError } from '../errors';
@@ -53,7 +53,7 @@ export const liveRoutes = new Hono<AppEnv>()
       if (value) target.searchParams.set(name, value);
     }
     const upgrade = new Request(target, {
-      headers: { upgrade: 'websocket', [WORKSPACE_HEADER]: workspaceId, [TICKET_NONCE_HEADER]: check.payload.n, [TICKET_EXPIRES_HEADER]: String(check.payload.exp) },
+      headers: { upgrade: 'websocket', [WORKSPACE_HEADER]: workspaceId, [TICKET_NONCE_HEADER]: check.payload.n, [TICKET_EXPIRES_HEADER]: String(check.payload.exp), [TICKET_KEY_HEADER]: check.payload.k },
     });
     return c.env.LIVE_FEED.getByName(workspaceId).fetch(upgrade);
   });

@@ -93,6 +93,9 @@ describe('Origin', () => {
   });
 });
 
+/** State-changing requests made with the session cookie must come from the dashboard's own origin (CSRF). */
+const OWN_ORIGIN = 'http://monfri.test';
+
 describe('dashboard session', () => {
   const session = (url: string, init: RequestInit) => exports.default.fetch(url, init);
 
@@ -112,7 +115,7 @@ describe('dashboard session', () => {
 
     const me = await call('/dashboard/session', { headers: { cookie } });
     expect(await me.json()).toMatchObject({ workspace: { id: ws.workspaceId } });
-    const ticket = await call('/v1/live/ticket', { method: 'POST', headers: { cookie } });
+    const ticket = await call('/v1/live/ticket', { method: 'POST', headers: { cookie, origin: OWN_ORIGIN } });
     expect(ticket.status).toBe(201);
     expect(await ticket.json()).toMatchObject({ workspaceId: ws.workspaceId });
 
@@ -121,7 +124,7 @@ describe('dashboard session', () => {
     expect(stats.status).toBe(200);
     expect((await call('/v1/stats')).status).toBe(401);
 
-    const signOut = await call('/dashboard/session', { method: 'DELETE', headers: { cookie } });
+    const signOut = await call('/dashboard/session', { method: 'DELETE', headers: { cookie, origin: OWN_ORIGIN } });
     expect(signOut.status).toBe(204);
     expect(signOut.headers.get('set-cookie')).toMatch(/monfri_session=;.*Max-Age=0/);
   });
@@ -140,15 +143,15 @@ describe('dashboard session', () => {
   it('refuses a forged cookie and ends the session when the key is revoked', async () => {
     const ws = await createTestWorkspace('session revoke');
     const forged = await signToken('wrong-secret', 'dashboard-session', { workspaceId: ws.workspaceId, keyId: ws.keyIds.secret, exp: Math.floor(Date.now() / 1000) + 60 });
-    const refused = await call('/v1/live/ticket', { method: 'POST', headers: { cookie: `monfri_session=${forged}` } });
+    const refused = await call('/v1/live/ticket', { method: 'POST', headers: { cookie: `monfri_session=${forged}`, origin: OWN_ORIGIN } });
     expect([refused.status, (await refused.json<{ error: { code: string } }>()).error.code]).toEqual([401, 'invalid_session']);
 
     const signIn = await call('/dashboard/session', { method: 'POST', json: { secretKey: ws.secretKey } });
     const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-    expect((await call('/v1/live/ticket', { method: 'POST', headers: { cookie } })).status).toBe(201);
+    expect((await call('/v1/live/ticket', { method: 'POST', headers: { cookie, origin: OWN_ORIGIN } })).status).toBe(201);
     const revoke = await call(`/admin/keys/${ws.keyIds.secret}/revoke`, { method: 'POST', headers: OPERATOR });
     expect(revoke.status).toBeLessThan(300);
-    const after = await call('/v1/live/ticket', { method: 'POST', headers: { cookie } });
+    const after = await call('/v1/live/ticket', { method: 'POST', headers: { cookie, origin: OWN_ORIGIN } });
     expect([after.status, (await after.json<{ error: { code: string } }>()).error.code]).toEqual([401, 'session_revoked']);
   });
 });

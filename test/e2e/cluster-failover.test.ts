@@ -56,17 +56,29 @@ async function api<T>(path: string): Promise<{ status: number; body: T }> {
 }
 
 beforeAll(async () => {
+  const phases: string[] = [];
+  let since = performance.now();
+  const phase = (name: string): void => {
+    phases.push(`${name} ${Math.round(performance.now() - since)} ms`);
+    since = performance.now();
+  };
   dataDir = mkdtempSync(join(tmpdir(), 'monfri-failover-'));
   cluster = await startClickHouseCluster({ dataDir, name: 'monfri_failover' });
+  phase('cluster start');
   const nodeUrls = cluster.nodes.map((node) => node.httpUrl);
   await migrateClickHouse({ url: nodeUrl(0), database: DATABASE, cluster: { name: cluster.name, nodeUrls } });
+  phase('migrations');
   worker = await startTestWorker({ CLICKHOUSE_URL: nodeUrl(0), CLICKHOUSE_CLUSTER: cluster.name });
   ws = await worker.createWorkspace('cluster failover');
+  phase('worker');
+  console.log(`failover setup: ${phases.join(', ')}`);
 }, 300_000);
 
 afterAll(async () => {
+  const started = performance.now();
   await worker?.stop();
   await cluster?.stop();
+  console.log(`failover teardown: ${Math.round(performance.now() - started)} ms`);
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 120_000);
 

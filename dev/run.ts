@@ -3,10 +3,15 @@
  * the local Upstash REST endpoint, applies migrations, runs `wrangler dev`, makes sure a
  * demo workspace exists, and prints URLs and keys. Ctrl-C stops everything it started;
  * a second run reuses .data/ (events, workspaces, keys).
+ *
+ * `npm run dev -- --cluster`: the same product on a local ClickHouse cluster instead (ZooKeeper
+ * + 2 shards x 2 replicas of 18.16, data in .data/cluster), migrated in cluster mode, the Worker
+ * in cluster mode (CLICKHOUSE_CLUSTER=monfri).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { clickHouseEngineFromEnv } from './clickhouse-server';
 import { DATA_DIR, logStep, StepError } from './process';
 import { startStack, type Stack } from './stack';
@@ -68,6 +73,12 @@ async function ensureDemoWorkspace(worker: RunningWorker, operatorToken: string)
   return { ...demo, created: true };
 }
 
+function engineLabel(stack: Stack): string {
+  const { engine, cluster } = stack.clickhouse;
+  if (cluster) return `cluster ${cluster.name}, 2 shards x 2 replicas: ${cluster.nodeUrls.join(' ')}; ZooKeeper and node logs in .data/`;
+  return engine === 'current' ? 'current engine, chdb' : 'server';
+}
+
 function printSummary(worker: RunningWorker, stack: Stack, demo: DemoWorkspace & { created: boolean }, secrets: LocalSecrets): void {
   const url = worker.url;
   const lines = [
@@ -85,7 +96,10 @@ function printSummary(worker: RunningWorker, stack: Stack, demo: DemoWorkspace &
     `  Secret key       ${demo.secretKey}   (server API, query API, dashboard sign-in)`,
     `  Operator token   ${secrets.OPERATOR_TOKEN}   (npm run admin -- ...)`,
     '',
-    `  ClickHouse ${stack.clickhouse.version} (${stack.clickhouse.engine === 'current' ? 'current engine, chdb' : 'server'}) ${stack.clickhouse.url} (database ${stack.database}) · Redis ${stack.redis.version} ${stack.redis.url} · Upstash REST ${stack.upstash.url}`,
+    `  ClickHouse ${stack.clickhouse.version} (${engineLabel(stack)}) ${stack.clickhouse.url} (database ${stack.database}) · Redis ${stack.redis.version} ${stack.redis.url} · Upstash REST ${stack.upstash.url}`,
+    ...(stack.clickhouse.cluster
+      ? ['', `  Migrate the cluster: CLICKHOUSE_URL=${stack.clickhouse.url} CLICKHOUSE_CLUSTER=${stack.clickhouse.cluster.name} CLICKHOUSE_CLUSTER_NODES=${stack.clickhouse.cluster.nodeUrls.join(',')} npm run migrate`]
+      : []),
     '',
     '  Try:',
     `    curl -u ${demo.writeKey}: ${url}/v1/track -H 'content-type: application/json' -d '{"event":"Signed Up","userId":"u1","properties":{"plan":"growth"}}'`,
@@ -95,9 +109,13 @@ function printSummary(worker: RunningWorker, stack: Stack, demo: DemoWorkspace &
   console.log(lines.join('\n'));
 }
 
+const LOCAL_CLUSTER_NAME = 'monfri';
+
 async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { cluster: { type: 'boolean', default: false } } });
   const secrets = localSecrets();
-  const stack = await startStack({ database: process.env.CLICKHOUSE_DATABASE ?? 'monfri', upstashPort: UPSTASH_PORT, upstashToken: secrets.UPSTASH_REDIS_REST_TOKEN, engine: clickHouseEngineFromEnv() });
+  const cluster = values.cluster ? { dataDir: join(DATA_DIR, 'cluster'), name: LOCAL_CLUSTER_NAME, forWorker: true } : undefined;
+  const stack = await startStack({ database: process.env.CLICKHOUSE_DATABASE ?? 'monfri', upstashPort: UPSTASH_PORT, upstashToken: secrets.UPSTASH_REDIS_REST_TOKEN, engine: clickHouseEngineFromEnv(), cluster });
   let worker: RunningWorker | null = null;
   const stopAll = async (): Promise<void> => {
     await worker?.stop();
@@ -115,8 +133,9 @@ async function main(): Promise<void> {
     const vars = { ...stack.workerEnv, ...secrets, WORKSPACE_PROFILE_TTL_SECONDS: '5', SEGMENT_SETTLE_SECONDS: '10' };
     writeFileSync(join(DATA_DIR, 'dev.vars'), Object.entries(vars).map(([name, value]) => `${name}=${JSON.stringify(value)}`).join('\n') + '\n', { mode: 0o600 });
     worker = await startWranglerDev({ persistTo: join(DATA_DIR, 'wrangler'), vars, port: WORKER_PORT, logName: 'wrangler-dev' });
-    const health = (await (await fetch(`${worker.url}/health`)).json()) as { status: string };
-    logStep(`Worker healthy: ${health.status}`);
+    const health = (await (await fetch(`${worker.url}/health`)).json()) as { status: string; clickhouse: { cluster?: { name: string; nodes: { shard: number; replica: number; ok: boolean }[] } } };
+    const nodes = health.clickhouse.cluster?.nodes.map((node) => `s${node.shard}r${node.replica} ${node.ok ? 'up' : 'DOWN'}`);
+    logStep(`Worker healthy: ${health.status}${nodes ? ` (cluster ${health.clickhouse.cluster?.name}: ${nodes.join(', ')})` : ''}`);
     logStep('demo workspace');
     const demo = await ensureDemoWorkspace(worker, secrets.OPERATOR_TOKEN);
     printSummary(worker, stack, demo, secrets);

@@ -3,14 +3,17 @@
  * ClickHouse (migrated), Redis, and the Upstash REST stand-in in front of Redis.
  */
 import { randomBytes } from 'node:crypto';
+import { startClickHouseCluster, clickHouseHttpQuery } from './clickhouse-cluster';
 import { ensureClickHouseEngine, type ClickHouseEngine, type RunningClickHouse } from './clickhouse-server';
-import { migrateClickHouse } from './migrate';
+import { describeClusterNodes, migrateClickHouse } from './migrate';
 import { logStep } from './process';
 import { ensureRedis, type RunningRedis } from './redis-server';
 import { startUpstashRest, type UpstashRest } from './upstash-rest';
 
 export interface StackClickHouse extends RunningClickHouse {
-  engine: ClickHouseEngine;
+  /** `cluster`: ZooKeeper + 2 shards x 2 replicas of 18.16 (dev/clickhouse-cluster.ts); `url` is its first node. */
+  engine: ClickHouseEngine | 'cluster';
+  cluster?: { name: string; nodeUrls: string[] };
 }
 
 export interface Stack {
@@ -36,6 +39,32 @@ export interface StackOptions {
   engine?: ClickHouseEngine;
   /** More engines to start and migrate beside it (the test stack starts both). */
   alsoEngines?: readonly ClickHouseEngine[];
+  /**
+   * Also start a local cluster (private configs and data under `dataDir`) and migrate it in
+   * cluster mode. `forWorker`: the Worker uses it (`npm run dev -- --cluster`); else it is one
+   * more target beside the engines (the tests compare it with them).
+   */
+  cluster?: { dataDir: string; name: string; forWorker: boolean };
+}
+
+async function startCluster(options: NonNullable<StackOptions['cluster']>, database: string, say: (message: string) => void): Promise<StackClickHouse> {
+  say(`ClickHouse cluster ${options.name}: ZooKeeper + 2 shards x 2 replicas under ${options.dataDir}`);
+  const started = performance.now();
+  const cluster = await startClickHouseCluster({ dataDir: options.dataDir, name: options.name });
+  try {
+    const nodeUrls = cluster.nodes.map((node) => node.httpUrl);
+    const [url] = nodeUrls;
+    if (!url) throw new Error('a cluster without nodes');
+    const version = await clickHouseHttpQuery(url, 'SELECT version()');
+    say(`ClickHouse cluster ${version} up in ${Math.round(performance.now() - started)} ms: ${(await describeClusterNodes(url, options.name)).join(' · ')}`);
+    const migrated = performance.now();
+    const applied = await migrateClickHouse({ url, database, user: process.env.CLICKHOUSE_USER, password: process.env.CLICKHOUSE_PASSWORD, cluster: { name: options.name, nodeUrls } });
+    say(`ClickHouse cluster migrations (cluster mode) ${applied.length ? `applied: ${applied.map((m) => `${m.version}_${m.name}`).join(', ')}` : `'${database}' up to date`} in ${Math.round(performance.now() - migrated)} ms`);
+    return { engine: 'cluster', url, version, cluster: { name: options.name, nodeUrls }, stop: () => cluster.stop() };
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
 }
 
 async function startClickHouse(engine: ClickHouseEngine, database: string, say: (message: string) => void): Promise<StackClickHouse> {
@@ -51,8 +80,23 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const say = options.quiet ? () => {} : logStep;
   const engine = options.engine ?? 'server';
   const clickhouses: StackClickHouse[] = [];
-  for (const each of [engine, ...(options.alsoEngines ?? []).filter((other) => other !== engine)]) {
-    clickhouses.push(await startClickHouse(each, options.database, say));
+  // The cluster starts beside the engines: its nodes wait on ZooKeeper, not on the CPU.
+  const clusterStarting = options.cluster ? startCluster(options.cluster, options.database, say) : null;
+  clusterStarting?.catch(() => undefined);
+  try {
+    const engines = options.cluster?.forWorker ? [] : [engine, ...(options.alsoEngines ?? []).filter((other) => other !== engine)];
+    for (const each of engines) {
+      clickhouses.push(await startClickHouse(each, options.database, say));
+    }
+    if (clusterStarting) {
+      const cluster = await clusterStarting;
+      if (options.cluster?.forWorker) clickhouses.unshift(cluster);
+      else clickhouses.push(cluster);
+    }
+  } catch (error) {
+    await clusterStarting?.then((cluster) => cluster.stop(), () => undefined);
+    for (const each of clickhouses) await each.stop();
+    throw error;
   }
   const [clickhouse] = clickhouses;
   if (!clickhouse) throw new Error('no ClickHouse engine started');
@@ -74,6 +118,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       CLICKHOUSE_USER: process.env.CLICKHOUSE_USER ?? 'default',
       CLICKHOUSE_PASSWORD: process.env.CLICKHOUSE_PASSWORD ?? '',
       CLICKHOUSE_DATABASE: options.database,
+      CLICKHOUSE_CLUSTER: clickhouse.cluster?.name ?? '',
       UPSTASH_REDIS_REST_URL: upstash.url,
       UPSTASH_REDIS_REST_TOKEN: upstashToken,
     },

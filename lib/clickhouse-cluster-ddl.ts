@@ -62,6 +62,29 @@ export class UnsupportedClusterStatementError extends Error {
   }
 }
 
+/**
+ * How each table of schema/clickhouse/*.sql is spread over the shards (cluster mode). The rule:
+ * every version of a row (what ReplacingMergeTree / FINAL or an aggregate merge must meet) lands
+ * on one shard, so the sharding key is a prefix of, or equal to, the table's ORDER BY key, built
+ * from values that never change between versions. A table missing here cannot be created in
+ * cluster mode (clusterStatements throws), so a new migration has to choose its key.
+ */
+export const CLUSTER_SHARDING_KEYS: Readonly<Record<string, string>> = {
+  // By message id, not person: a redelivered event may resolve another person_id at ingest
+  // (a link arrived in between); its message id never changes, so its duplicates meet.
+  events: 'cityHash64(workspace_id, message_id)',
+  // The identity map's key: all links of one identity meet, so FINAL keeps the earliest.
+  identities: 'cityHash64(workspace_id, identity_key)',
+  // A prefix of its ORDER BY: a redelivered conflict row meets its first copy.
+  identity_conflicts: 'cityHash64(workspace_id, identity_key)',
+  // A workspace's day is replaced (usage_days) or summed (usage_inserts) on one shard.
+  usage_days: 'cityHash64(workspace_id)',
+  usage_inserts: 'cityHash64(workspace_id)',
+  // Person-level tables: every version of a person's trait / stats row meets on its person's shard.
+  person_traits: 'cityHash64(workspace_id, person_id)',
+  person_stats: 'cityHash64(workspace_id, person_id)',
+};
+
 export const LOCAL_TABLE_SUFFIX = '_local';
 
 /** The replicated table that holds a sharded table's rows on each shard. */

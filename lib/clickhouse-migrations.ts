@@ -1,10 +1,18 @@
 /**
  * Applies versioned ClickHouse migrations (schema/clickhouse/NNN_name.sql) once each,
  * recording them in `schema_migrations`. Statements must run on ClickHouse 18.16 and on
- * current releases, so this uses nothing but plain DDL over HTTP.
+ * current releases, so this uses nothing but plain DDL over HTTP. In cluster mode
+ * (CLICKHOUSE_CLUSTER) every statement is first rewritten by clickhouse-cluster-ddl.ts.
  */
 import type { ClickHouseClient } from '@clickhouse/client-web';
+import { CLUSTER_SHARDING_KEYS, clusterStatements, type ClusterStatement } from './clickhouse-cluster-ddl';
 import { sql } from './sql';
+
+/** Cluster mode: the cluster's name and a client for each of its nodes (session database = the migration database). */
+export interface ClusterMigrationTarget {
+  name: string;
+  nodes: readonly ClickHouseClient[];
+}
 
 export interface ClickHouseMigration {
   version: number;
@@ -48,28 +56,42 @@ export function assertDatabaseName(database: string): string {
  */
 const COLUMN_EXISTS = /column with this name already exists/;
 
-async function runStatement(client: ClickHouseClient, statement: string): Promise<void> {
+async function runStatement(client: ClickHouseClient, statement: string, settings: Readonly<Record<string, number>> = {}): Promise<void> {
   try {
-    await client.command({ query: statement });
+    await client.command({ query: statement, clickhouse_settings: { ...settings } });
   } catch (error) {
     const addsColumns = /^ALTER\s+TABLE\b[\s\S]*\bADD\s+COLUMN\b/i.test(statement);
     if (!(addsColumns && COLUMN_EXISTS.test(error instanceof Error ? error.message : String(error)))) throw error;
   }
 }
 
-export async function applyClickHouseMigrations(client: ClickHouseClient, database: string, migrations: ClickHouseMigration[]): Promise<ClickHouseMigration[]> {
+/** Runs one migration statement: as it is on one server, or as its cluster form on the nodes it names. */
+function statementRunner(client: ClickHouseClient, database: string, cluster: ClusterMigrationTarget | undefined): (statement: string) => Promise<void> {
+  if (!cluster) return (statement) => runStatement(client, statement);
+  const options = { cluster: cluster.name, database, shardingKeys: CLUSTER_SHARDING_KEYS };
+  const runOn = async (each: ClusterStatement): Promise<void> => {
+    // ON CLUSTER statements go to one node (the distributed DDL queue runs them everywhere); the others to every node, in turn.
+    for (const node of each.runOn === 'one-node' ? [client] : cluster.nodes) await runStatement(node, each.sql, each.settings);
+  };
+  return async (statement) => {
+    for (const each of clusterStatements(statement, options)) await runOn(each);
+  };
+}
+
+/**
+ * `client` talks to one node (any, in cluster mode: the ledger is replicated to every node). The
+ * database must exist on that node: the session names it.
+ */
+export async function applyClickHouseMigrations(client: ClickHouseClient, database: string, migrations: ClickHouseMigration[], options: { cluster?: ClusterMigrationTarget } = {}): Promise<ClickHouseMigration[]> {
   assertDatabaseName(database);
-  await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
-  await client.command({
-    query: `CREATE TABLE IF NOT EXISTS ${database}.schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = TinyLog`,
-  });
+  const run = statementRunner(client, database, options.cluster);
+  await run(`CREATE DATABASE IF NOT EXISTS ${database}`);
+  await run(`CREATE TABLE IF NOT EXISTS ${database}.schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = TinyLog`);
   const done = await appliedVersions(client);
   const applied: ClickHouseMigration[] = [];
   for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
     if (done.has(migration.version)) continue;
-    for (const statement of splitStatements(migration.sql)) {
-      await runStatement(client, statement);
-    }
+    for (const statement of splitStatements(migration.sql)) await run(statement);
     await client.command({
       query: sql`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${migration.version}, ${migration.name}, now())`,
     });

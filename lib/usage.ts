@@ -7,7 +7,7 @@
  * A month is ~30 rows of each table plus the days that changed (usually only today).
  */
 import { z } from 'zod';
-import type { ClickHouseClient } from './clickhouse';
+import { insertRetryingQuorum, type ClickHouseClient } from './clickhouse';
 import { queryRows, uint64 } from './event-queries';
 import { billableBetweenQuery, countUsageDaysQuery, usageDaysQuery, usageInsertsQuery } from './usage-queries';
 import { overageFor, planForMonth, trialEndMs, type Month, type Overage, type PlanAt, type PlanHistory } from '../schema/plans';
@@ -39,7 +39,7 @@ export async function readUsageDays(client: ClickHouseClient, workspaceId: strin
   const recounted = stale.length === 0 ? [] : await queryRows(client, countUsageDaysQuery(workspaceId, stale.map((row) => row.day)), recountRow);
   if (recounted.length > 0) {
     const rowsByDay = new Map(stale.map((row) => [row.day, row.rows]));
-    await client.insert({
+    await insertRetryingQuorum(client, {
       table: USAGE_DAYS_TABLE,
       format: 'JSONEachRow',
       values: recounted.map((row) => ({ workspace_id: workspaceId, day: row.day, billable: row.billable, bots: row.bots, other: row.other, rows_counted: rowsByDay.get(row.day) ?? 0, counted_at_ms: nowMs })),

@@ -6,15 +6,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { sql } from '../../lib/sql';
-import { testClickHouseEngines } from '../support/stack-env';
+import { testClickHouseTargets, workerVarsFor } from '../support/stack-env';
 import { startTestWorker, type TestWorker } from '../support/worker';
 import { eventually, postBatch, selectRows, storedCounts } from './pipeline-support';
 
-describe.each(testClickHouseEngines())('on ClickHouse $version ($engine)', ({ url: clickhouseUrl }) => {
+describe.each(testClickHouseTargets())('on ClickHouse $version ($engine)', (target) => {
+  const clickhouseUrl = target.url;
   let worker: TestWorker;
   let ws: Awaited<ReturnType<TestWorker['createWorkspace']>>;
   beforeAll(async () => {
-    worker = await startTestWorker({ CLICKHOUSE_URL: clickhouseUrl });
+    worker = await startTestWorker(workerVarsFor(target));
     ws = await worker.createWorkspace('pipeline e2e');
   });
   afterAll(async () => {

@@ -13,28 +13,10 @@ import { z } from 'zod';
 import { startClickHouseCluster, type RunningCluster } from '../../dev/clickhouse-cluster';
 import { readClickHouseMigrations } from '../../dev/migrate';
 import { waitFor } from '../../dev/process';
-import { clusterStatements, type ClusterDdlOptions, type ClusterStatement } from '../../lib/clickhouse-cluster-ddl';
-import { splitStatements } from '../../lib/clickhouse-migrations';
-import { sql } from '../../lib/sql';
+import { CLUSTER_SHARDING_KEYS, clusterStatements, type ClusterDdlOptions, type ClusterStatement } from '../../lib/clickhouse-cluster-ddl';
+import { applyClickHouseMigrations } from '../../lib/clickhouse-migrations';
 
 const DATABASE = 'monfri_cluster';
-const SHARDING_KEYS = {
-  events: 'cityHash64(workspace_id, message_id)',
-  identities: 'cityHash64(workspace_id, identity_key)',
-  // Conflicts are looked up per identity: keep them on the identity's shard.
-  identity_conflicts: 'cityHash64(workspace_id, identity_key)',
-  // A workspace's usage rows for a day must meet on one shard to be replaced / summed.
-  usage_days: 'cityHash64(workspace_id)',
-  usage_inserts: 'cityHash64(workspace_id)',
-  // Person-level tables: every version of a person's trait / stats row meets on its person's shard.
-  person_traits: 'cityHash64(workspace_id, person_id)',
-  person_stats: 'cityHash64(workspace_id, person_id)',
-};
-/** The bootstrap statements lib/clickhouse-migrations.ts runs before the files. */
-const BOOTSTRAP = [
-  `CREATE DATABASE IF NOT EXISTS ${DATABASE}`,
-  `CREATE TABLE IF NOT EXISTS ${DATABASE}.schema_migrations (version UInt32, name String, applied_at DateTime) ENGINE = TinyLog`,
-];
 const SYNC_INSERT: ClickHouseSettings = { insert_distributed_sync: 1 };
 const QUORUM_INSERT: ClickHouseSettings = { insert_distributed_sync: 1, insert_quorum: '2', insert_quorum_timeout: 5000 };
 /** TOO_FEW_LIVE_REPLICAS once the dead replica's session expired; UNKNOWN_STATUS_OF_INSERT (quorum timeout) before. */
@@ -85,23 +67,16 @@ async function runOnCluster(statement: ClusterStatement, on: ClickHouseClient[])
   for (const target of targets) await target.command({ query: statement.sql, clickhouse_settings: { ...statement.settings } });
 }
 
-const ddlOptions = (): ClusterDdlOptions => ({ cluster: cluster.name, database: DATABASE, shardingKeys: SHARDING_KEYS });
+const ddlOptions = (): ClusterDdlOptions => ({ cluster: cluster.name, database: DATABASE, shardingKeys: CLUSTER_SHARDING_KEYS });
 
-/** lib/clickhouse-migrations.ts's flow, with every statement rewritten for the cluster; the ledger is read through `ledgerNode`. */
+/** The product's migrator in cluster mode, talking to `ledgerNode` (the database is made there first, as dev/migrate.ts does). */
 async function applyClusterMigrations(ledgerNode: number): Promise<number[]> {
-  for (const statement of BOOTSTRAP.flatMap((text) => clusterStatements(text, ddlOptions()))) await runOnCluster(statement, clients);
+  await client(ledgerNode).command({ query: `CREATE DATABASE IF NOT EXISTS ${DATABASE}` });
   if (migrationClients.length === 0) migrationClients = cluster.nodes.map((_, index) => nodeClient(index, DATABASE));
-  const done = new Set((await rows(ledgerNode, `SELECT version AS n FROM ${DATABASE}.schema_migrations`, countRow)).map((row) => row.n));
-  const applied: number[] = [];
-  for (const migration of readClickHouseMigrations()) {
-    if (done.has(migration.version)) continue;
-    for (const statement of splitStatements(migration.sql).flatMap((text) => clusterStatements(text, ddlOptions()))) await runOnCluster(statement, migrationClients);
-    await client(ledgerNode).command({
-      query: `INSERT INTO ${DATABASE}.schema_migrations (version, name, applied_at) ` + sql`VALUES (${migration.version}, ${migration.name}, now())`,
-    });
-    applied.push(migration.version);
-  }
-  return applied;
+  const ledger = migrationClients[ledgerNode];
+  if (!ledger) throw new RangeError(`no node ${ledgerNode}`);
+  const applied = await applyClickHouseMigrations(ledger, DATABASE, readClickHouseMigrations(), { cluster: { name: cluster.name, nodes: migrationClients } });
+  return applied.map((migration) => migration.version);
 }
 
 function eventRows(workspaces: readonly string[], perWorkspace: number, insertedAt: string): Record<string, string | number>[] {
@@ -232,7 +207,7 @@ describe('ClickHouse cluster (2 shards x 2 replicas, 18.16)', () => {
     expect(engineOf.get('identities_local')).toBe('ReplicatedReplacingMergeTree');
     expect(engineOf.get('schema_migrations')).toBe('ReplicatedMergeTree');
     // Every sharded table is a Distributed table over a replicated one, whatever later migrations add.
-    for (const table of Object.keys(SHARDING_KEYS)) {
+    for (const table of Object.keys(CLUSTER_SHARDING_KEYS)) {
       expect(engineOf.get(table)).toBe('Distributed');
       expect(engineOf.get(`${table}_local`)).toMatch(/^Replicated\w*MergeTree$/);
     }

@@ -16,6 +16,7 @@
  * succeeded, with the identity links to be cached; the runner writes them when the batch
  * ends, so the live feed is not kept waiting for Redis.
  */
+import { insertRetryingQuorum } from '../../../lib/clickhouse';
 import { classifyInsertError, clickHouseReason } from '../../../lib/clickhouse-errors';
 import { EVENTS_TABLE, IDENTITIES_TABLE, IDENTITY_CONFLICTS_TABLE } from '../../../lib/event-queries';
 import { deadLetter, retry, type BatchState, type EventRow, type Outcome, type PipelineDeps, type PipelineItem, type Step } from '../types';
@@ -35,7 +36,7 @@ const SYSTEMIC_REFUSAL_MIN_ROWS = 4;
 
 /** One JSONEachRow INSERT, or nothing when there are no rows. */
 function insertRows<Row extends object>(deps: PipelineDeps, table: string, rows: readonly Row[]): Promise<unknown> {
-  return rows.length > 0 ? deps.clickhouse.insert({ table, format: 'JSONEachRow', values: [...rows] }) : Promise.resolve();
+  return rows.length > 0 ? insertRetryingQuorum(deps.clickhouse, { table, format: 'JSONEachRow', values: [...rows] }) : Promise.resolve();
 }
 
 /** What inserting a list with refused rows isolated came to. `outage` is set when ClickHouse stopped answering on the way. */

@@ -1,16 +1,19 @@
 /**
- * One live-event room per workspace (WebSocket Hibernation API). The consumer calls
- * `broadcast` after each ClickHouse insert; the room keeps the last RING_SIZE items in its
- * own SQLite so a new page is never empty, and fans each batch out to the sockets whose
- * filter matches. Everything between reading the batch and the last `send` is synchronous,
+ * One live-event room per workspace (WebSocket Hibernation API). The edge calls `broadcast`
+ * with `received` items as soon as the queue took them; the consumer calls it again after the
+ * ClickHouse insert with each event's outcome, which replaces the `received` item in place
+ * (same seq), so the feed never waits for the queue or the insert. The room keeps the last
+ * RING_SIZE items in its own SQLite so a new page is never empty, and fans each batch out to
+ * the sockets whose filter matches. Everything between reading the batch and the last `send` is synchronous,
  * so the input gate keeps concurrent batches in `seq` order on every socket.
  */
 import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
-import { collectedEventSchema, type CollectedEvent } from '../schema/event';
+import { collectedEventSchema } from '../schema/event';
 import { feedItemSchema, type FeedItem, type LiveFilter, type LiveItem, type LiveServerFrame } from '../schema/feed';
 import { createRedis } from '../lib/redis';
 import { eventStreamKey, STREAM_EVENT_FIELD } from '../lib/stream';
+import { receivedItemOf } from './live-feed-publish';
 
 export const RING_SIZE = 1000;
 export const DEFAULT_BACKFILL = 50;
@@ -84,27 +87,6 @@ export function matchesFilter(item: FeedItem, filter: LiveFilter): boolean {
   return true;
 }
 
-/** The Redis Stream mirror holds accepted (not yet processed) events; shown as stored unless the edge flagged a bot. */
-export function feedItemFromCollected(event: CollectedEvent): FeedItem {
-  return {
-    workspaceId: event.workspaceId,
-    messageId: event.messageId,
-    type: event.type,
-    event: event.event,
-    personId: event.userId ?? event.anonymousId,
-    userId: event.userId,
-    anonymousId: event.anonymousId,
-    timestamp: event.timestamp,
-    receivedAt: event.receivedAt,
-    source: event.source,
-    status: event.bot.flagged ? 'flagged' : 'stored',
-    reason: event.bot.flagged ? (event.bot.reason ?? 'bot') : null,
-    properties: event.properties,
-    traits: event.traits,
-    context: event.context,
-  };
-}
-
 export function filterFromUrl(url: URL): LiveFilter {
   const event = url.searchParams.get('event');
   const person = url.searchParams.get('person');
@@ -121,7 +103,8 @@ export class LiveFeed extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(
+    const sql = ctx.storage.sql;
+    sql.exec(
       `CREATE TABLE IF NOT EXISTS feed_ring (
          seq INTEGER PRIMARY KEY AUTOINCREMENT,
          event TEXT,
@@ -131,6 +114,11 @@ export class LiveFeed extends DurableObject<Env> {
          item TEXT NOT NULL
        )`,
     );
+    // Rooms created before events arrived in two steps lack these; a received item is found by messageId.
+    const columns = new Set(sql.exec<{ name: string }>('PRAGMA table_info(feed_ring)').toArray().map((column) => column.name));
+    if (!columns.has('message_id')) sql.exec('ALTER TABLE feed_ring ADD COLUMN message_id TEXT');
+    if (!columns.has('status')) sql.exec('ALTER TABLE feed_ring ADD COLUMN status TEXT');
+    sql.exec('CREATE INDEX IF NOT EXISTS feed_ring_message ON feed_ring (message_id)');
     // Keep-alive pings are answered without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
     ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)');
@@ -147,20 +135,24 @@ export class LiveFeed extends DurableObject<Env> {
   }
 
   /**
-   * RPC from the consumer: store the batch in the ring, then fan it out. Returns the seq range,
+   * RPC from the edge (`received` items) and the consumer (outcomes): store the batch in the
+   * ring, then fan it out. A `received` item for a messageId the ring already holds is skipped
+   * (the outcome won the race, or a client retry); an outcome replaces its pending `received`
+   * item and keeps its seq, so the dashboard updates the row instead of adding one. Returns the seq range,
    * how many sockets got a frame and when the room ran it (epoch ms, for latency breakdowns).
    */
   broadcast(items: FeedItem[]): BroadcastResult {
     const at = Date.now();
     if (items.length === 0) return { seqFrom: null, seqTo: null, delivered: 0, at };
-    const live = this.appendToRing(items);
+    const live = this.writeToRing(items);
+    if (live.length === 0) return { seqFrom: null, seqTo: null, delivered: 0, at };
     // Sockets that match the same items share one encoded frame (with many viewers, most match everything).
     const frames = new Map<string, string>();
     let delivered = 0;
     for (const [socket, { attachment, items: socketItems }] of this.routeToSockets(live)) {
       const frame = (): string => {
         const key = socketItems.length === live.length ? '*' : socketItems.map((item) => item.seq).join(',');
-        const text = frames.get(key) ?? JSON.stringify({ type: 'events', items: socketItems } satisfies LiveServerFrame);
+        const text = frames.get(key) ?? JSON.stringify({ type: 'events', items: socketItems, at } satisfies LiveServerFrame);
         frames.set(key, text);
         return text;
       };
@@ -249,23 +241,38 @@ export class LiveFeed extends DurableObject<Env> {
     return flow;
   }
 
-  private appendToRing(items: FeedItem[]): LiveItem[] {
+  private writeToRing(items: FeedItem[]): LiveItem[] {
     const sql = this.ctx.storage.sql;
-    const live = items.map((item) => {
+    const live: LiveItem[] = [];
+    let lastInserted = 0;
+    for (const item of items) {
+      if (item.status === 'received') {
+        const known = sql.exec('SELECT 1 FROM feed_ring WHERE message_id = ? LIMIT 1', item.messageId).toArray().length > 0;
+        if (known) continue;
+      } else {
+        const pending = sql.exec<{ seq: number }>("SELECT seq FROM feed_ring WHERE message_id = ? AND status = 'received' ORDER BY seq DESC LIMIT 1", item.messageId).toArray()[0];
+        if (pending) {
+          sql.exec('UPDATE feed_ring SET person_id = ?, status = ?, item = ? WHERE seq = ?', item.personId, item.status, JSON.stringify(item), pending.seq);
+          live.push({ ...item, seq: pending.seq });
+          continue;
+        }
+      }
       const row = sql
         .exec<{ seq: number }>(
-          'INSERT INTO feed_ring (event, user_id, anonymous_id, person_id, item) VALUES (?, ?, ?, ?, ?) RETURNING seq',
+          'INSERT INTO feed_ring (event, user_id, anonymous_id, person_id, message_id, status, item) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq',
           item.event,
           item.userId,
           item.anonymousId,
           item.personId,
+          item.messageId,
+          item.status,
           JSON.stringify(item),
         )
         .one();
-      return { ...item, seq: row.seq };
-    });
-    const lastSeq = live[live.length - 1]?.seq ?? 0;
-    sql.exec('DELETE FROM feed_ring WHERE seq <= ?', lastSeq - RING_SIZE);
+      lastInserted = row.seq;
+      live.push({ ...item, seq: row.seq });
+    }
+    if (lastInserted > RING_SIZE) sql.exec('DELETE FROM feed_ring WHERE seq <= ?', lastInserted - RING_SIZE);
     return live;
   }
 
@@ -290,7 +297,7 @@ export class LiveFeed extends DurableObject<Env> {
     return items;
   }
 
-  /** A room with an empty ring (new, or never published to) back-fills from the edge's Redis Stream mirror. */
+  /** A room with an empty ring (new, or never published to) back-fills from the edge's Redis Stream mirror: accepted events, shown as received. */
   private async readStreamMirror(workspaceId: string, filter: LiveFilter, limit: number): Promise<LiveItem[]> {
     try {
       const redis = createRedis(this.env);
@@ -377,7 +384,7 @@ function feedItemFromStreamFields(fields: string[], workspaceId: string): FeedIt
   if (value === undefined) return null;
   const parsed = collectedEventSchema.safeParse(parseJson(value));
   if (!parsed.success || parsed.data.workspaceId !== workspaceId) return null;
-  return feedItemFromCollected(parsed.data);
+  return receivedItemOf(parsed.data);
 }
 
 function parseJson(text: string): unknown {

@@ -17,6 +17,7 @@ import { corsHeaders, preflight } from './cors';
 import { requestFacts } from './enrich';
 import { mirrorToStream, sendToQueue, streamMaxLen, type SerializedEvent } from './handoff';
 import { ingest, type IngestResult } from './ingest';
+import { announceToLiveFeed } from './live-announce';
 import { readJsonBody } from './parse-body';
 import { requestTraffic, type RequestTraffic } from './traffic';
 import { isPlainObject, type BatchDefaults } from './validate';
@@ -39,10 +40,11 @@ async function identifySender(c: Context<AppEnv>, body: unknown, allowSecret: bo
   return sender;
 }
 
-/** Queue first (a 2xx means handed off); the stream mirror runs after the response. */
+/** Queue first (a 2xx means handed off); the live room and the stream mirror run after the response. */
 async function handOff(c: Context<AppEnv>, sender: Sender, accepted: readonly SerializedEvent[]): Promise<void> {
   if (accepted.length === 0) return;
   await sendToQueue(c.env.EVENTS, accepted);
+  c.executionCtx.waitUntil(announceToLiveFeed(c.env, sender.key.workspace.id, accepted));
   c.executionCtx.waitUntil(mirrorToStream(createRedis(c.env), sender.key.workspace.id, accepted, streamMaxLen(c.env)));
 }
 

@@ -100,6 +100,14 @@ export function backfillLimitFromUrl(url: URL): number {
 
 export class LiveFeed extends DurableObject<Env> {
   private readonly flows = new Map<string, SocketFlow>();
+  /**
+   * `received` items waiting for their outcome, by messageId, in memory only: a storage write
+   * would hold every frame of the broadcast until it is durable (the output gate), which is
+   * the latency this step exists to avoid. Lost on eviction; the outcome then gets a seq of
+   * its own. Bounded: an outage of the consumer cannot grow it past RING_SIZE.
+   */
+  private readonly awaitingOutcome = new Map<string, LiveItem>();
+  private lastSeq: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -119,6 +127,7 @@ export class LiveFeed extends DurableObject<Env> {
     if (!columns.has('message_id')) sql.exec('ALTER TABLE feed_ring ADD COLUMN message_id TEXT');
     if (!columns.has('status')) sql.exec('ALTER TABLE feed_ring ADD COLUMN status TEXT');
     sql.exec('CREATE INDEX IF NOT EXISTS feed_ring_message ON feed_ring (message_id)');
+    this.lastSeq = sql.exec<{ seq: number | null }>('SELECT MAX(seq) AS seq FROM feed_ring').one().seq ?? 0;
     // Keep-alive pings are answered without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
     ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)');
@@ -241,38 +250,41 @@ export class LiveFeed extends DurableObject<Env> {
     return flow;
   }
 
+  /**
+   * Assigns each item its seq: a `received` one is held in memory (skipped when the ring already
+   * has its messageId), an outcome is written to the ring under its received item's seq (or a
+   * new one) and ends the wait.
+   */
   private writeToRing(items: FeedItem[]): LiveItem[] {
     const sql = this.ctx.storage.sql;
     const live: LiveItem[] = [];
-    let lastInserted = 0;
     for (const item of items) {
       if (item.status === 'received') {
-        const known = sql.exec('SELECT 1 FROM feed_ring WHERE message_id = ? LIMIT 1', item.messageId).toArray().length > 0;
-        if (known) continue;
-      } else {
-        const pending = sql.exec<{ seq: number }>("SELECT seq FROM feed_ring WHERE message_id = ? AND status = 'received' ORDER BY seq DESC LIMIT 1", item.messageId).toArray()[0];
-        if (pending) {
-          sql.exec('UPDATE feed_ring SET person_id = ?, status = ?, item = ? WHERE seq = ?', item.personId, item.status, JSON.stringify(item), pending.seq);
-          live.push({ ...item, seq: pending.seq });
-          continue;
-        }
+        if (this.awaitingOutcome.has(item.messageId)) continue;
+        if (sql.exec('SELECT 1 FROM feed_ring WHERE message_id = ? LIMIT 1', item.messageId).toArray().length > 0) continue;
+        const received = { ...item, seq: ++this.lastSeq };
+        this.awaitingOutcome.set(item.messageId, received);
+        if (this.awaitingOutcome.size > RING_SIZE) this.awaitingOutcome.delete(this.awaitingOutcome.keys().next().value ?? '');
+        live.push(received);
+        continue;
       }
-      const row = sql
-        .exec<{ seq: number }>(
-          'INSERT INTO feed_ring (event, user_id, anonymous_id, person_id, message_id, status, item) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq',
-          item.event,
-          item.userId,
-          item.anonymousId,
-          item.personId,
-          item.messageId,
-          item.status,
-          JSON.stringify(item),
-        )
-        .one();
-      lastInserted = row.seq;
-      live.push({ ...item, seq: row.seq });
+      const seq = this.awaitingOutcome.get(item.messageId)?.seq ?? ++this.lastSeq;
+      this.awaitingOutcome.delete(item.messageId);
+      sql.exec(
+        'INSERT INTO feed_ring (seq, event, user_id, anonymous_id, person_id, message_id, status, item) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING',
+        seq,
+        item.event,
+        item.userId,
+        item.anonymousId,
+        item.personId,
+        item.messageId,
+        item.status,
+        JSON.stringify(item),
+      );
+      live.push({ ...item, seq });
     }
-    if (lastInserted > RING_SIZE) sql.exec('DELETE FROM feed_ring WHERE seq <= ?', lastInserted - RING_SIZE);
+    // By count, not by seq: an outcome may carry the seq of a received item from long ago (a busy, lagging consumer).
+    if (live.some((item) => item.status !== 'received')) sql.exec('DELETE FROM feed_ring WHERE seq <= (SELECT seq FROM feed_ring ORDER BY seq DESC LIMIT 1 OFFSET ?)', RING_SIZE);
     return live;
   }
 
@@ -290,11 +302,12 @@ export class LiveFeed extends DurableObject<Env> {
       )
       .toArray();
     const items: LiveItem[] = [];
-    for (const row of rows.reverse()) {
+    for (const row of rows) {
       const parsed = feedItemSchema.safeParse(parseJson(row.item));
       if (parsed.success) items.push({ ...parsed.data, seq: row.seq });
     }
-    return items;
+    for (const item of this.awaitingOutcome.values()) if (matchesFilter(item, filter)) items.push(item);
+    return items.sort((a, b) => a.seq - b.seq).slice(-limit);
   }
 
   /** A room with an empty ring (new, or never published to) back-fills from the edge's Redis Stream mirror: accepted events, shown as received. */

@@ -170,6 +170,20 @@ export class LiveFeed extends DurableObject<Env> {
     return { seqFrom: live[0]?.seq ?? null, seqTo: live[live.length - 1]?.seq ?? null, delivered, at };
   }
 
+  /**
+   * RPC from the edge: the accepted events as the JSON it queued them with (a list of strings
+   * costs the request a copy; objects would cost it a structured clone of every event),
+   * shown as `received`. Events of another workspace are left out.
+   */
+  announce(workspaceId: string, events: string[]): BroadcastResult {
+    const items: FeedItem[] = [];
+    for (const json of events) {
+      const parsed = collectedEventSchema.safeParse(parseJson(json));
+      if (parsed.success && parsed.data.workspaceId === workspaceId) items.push(receivedItemOf(parsed.data));
+    }
+    return this.broadcast(items);
+  }
+
   /** Number of open sockets, for tests and health. */
   connectionCount(): number {
     return this.ctx.getWebSockets().length;

@@ -5,7 +5,6 @@
  * paths Segment's own browser library (analytics-next) posts to: /t /i /p /s /g /a and /b.
  */
 import { Hono, type Context } from 'hono';
-import { createRedis } from '../../lib/redis';
 import { EVENT_TYPES, LIMITS, parsedJsonObjectSchema, type EventType } from '../../schema/event';
 import { REQUEST_REJECTIONS, type BatchResult, type SingleResult } from '../../schema/rejections';
 import { credentialFromHeader } from '../auth/credentials';
@@ -45,7 +44,7 @@ async function handOff(c: Context<AppEnv>, sender: Sender, accepted: readonly Se
   if (accepted.length === 0) return;
   await sendToQueue(c.env.EVENTS, accepted);
   c.executionCtx.waitUntil(announceToLiveFeed(c.env, sender.key.workspace.id, accepted));
-  c.executionCtx.waitUntil(mirrorToStream(createRedis(c.env), sender.key.workspace.id, accepted, streamMaxLen(c.env)));
+  c.executionCtx.waitUntil(mirrorToStream(c.env, sender.key.workspace.id, accepted, streamMaxLen(c.env)));
 }
 
 /** Batch-level defaults; their nesting is bounded per event once merged (validate.ts). */

@@ -1,11 +1,12 @@
 /**
- * One live-event room per workspace (WebSocket Hibernation API). The edge calls `broadcast`
- * with `received` items as soon as the queue took them; the consumer calls it again after the
+ * One live-event room per workspace (WebSocket Hibernation API). The edge calls `announce`
+ * with the events the queue took (shown `received`); the consumer calls `broadcast` after the
  * ClickHouse insert with each event's outcome, which replaces the `received` item in place
  * (same seq), so the feed never waits for the queue or the insert. The room keeps the last
- * RING_SIZE items in its own SQLite so a new page is never empty, and fans each batch out to
- * the sockets whose filter matches. Everything between reading the batch and the last `send` is synchronous,
- * so the input gate keeps concurrent batches in `seq` order on every socket.
+ * RING_SIZE outcomes in its own SQLite (received items wait in memory) so a new page is never
+ * empty, and fans each batch out to the sockets whose filter matches. Everything between
+ * reading the batch and the last `send` is synchronous, so the input gate keeps concurrent
+ * batches in `seq` order on every socket.
  */
 import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
@@ -144,11 +145,12 @@ export class LiveFeed extends DurableObject<Env> {
   }
 
   /**
-   * RPC from the edge (`received` items) and the consumer (outcomes): store the batch in the
-   * ring, then fan it out. A `received` item for a messageId the ring already holds is skipped
-   * (the outcome won the race, or a client retry); an outcome replaces its pending `received`
-   * item and keeps its seq, so the dashboard updates the row instead of adding one. Returns the seq range,
-   * how many sockets got a frame and when the room ran it (epoch ms, for latency breakdowns).
+   * RPC from the consumer (outcomes; `announce` brings the edge's `received` items here too):
+   * give each item its seq, then fan the batch out. A `received` item for a messageId the room
+   * already knows is skipped (the outcome won the race, or a client retry); an outcome replaces
+   * its pending `received` item and keeps its seq, so the dashboard updates the row instead of
+   * adding one. Returns the seq range, how many sockets got a frame and when the room ran it
+   * (epoch ms, for latency breakdowns).
    */
   broadcast(items: FeedItem[]): BroadcastResult {
     const at = Date.now();

@@ -314,7 +314,7 @@ async function announceCost(env: BenchEnv): Promise<Row[]> {
   for (const size of BATCH_SIZES) {
     const events = Array.from({ length: size }, (_, i) => browserEvent(i));
     const { accepted } = ingest.ingest({ events, defaults: {}, routeType: null, sender, traffic: 'browser', facts, receivedAt: Date.now() });
-    const calls = size === 1 ? 3000 : size === 50 ? 600 : 100;
+    const calls = Math.ceil((size === 1 ? 3000 : size === 50 ? 600 : 100) / (quick ? 3 : 1));
     const cpu = await cpuMicrosPerCall(() => announce.announceToLiveFeed(env, 'ws_bench', accepted), calls);
     const walls: number[] = [];
     for (let i = 0; i < calls; i++) {
@@ -328,7 +328,7 @@ async function announceCost(env: BenchEnv): Promise<Row[]> {
 }
 
 /** Median CPU microseconds (all threads) of one awaited call of `step`, after a warm-up. */
-async function cpuMicrosPerCall(step: (index: number) => Promise<unknown>, calls = 3000): Promise<number> {
+async function cpuMicrosPerCall(step: (index: number) => Promise<unknown>, calls = quick ? 1000 : 3000): Promise<number> {
   for (let i = 0; i < calls / 5; i++) await step(i);
   const samples: number[] = [];
   for (let i = 0; i < calls; i++) {
@@ -454,7 +454,7 @@ export async function run(): Promise<void> {
   const stages = await stageBreakdown();
   upstash.commandsPerPipeline = 1;
   writeReport('edge-request', 'Edge fixed cost of a one-event request, piece by piece (CPU, all threads)', await requestBreakdown(app, env), [
-    'Each piece timed alone (median of 3000 awaited calls); the pieces overlap the whole request and do not add up to it (Hono context, CORS, response building and the queue call are only in the whole).',
+    `Each piece timed alone (median of ${quick ? 1000 : 3000} awaited calls); the pieces overlap the whole request and do not add up to it (Hono context, CORS, response building and the queue call are only in the whole).`,
     'workerd hashes synchronously in C++ (its SubtleCrypto does the work before returning), and its Request/Response bodies are native; Node runs WebCrypto on its libuv thread pool and bodies as JS web streams, so those rows overstate what the Worker pays.',
   ]);
   writeReport('edge-stages', 'Edge per-event stages, 500-event browser batch (best of 30 rounds, jitless zod)', stages, [

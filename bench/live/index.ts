@@ -9,7 +9,9 @@
  * ClickHouse; per-event POSTs at 1,000/s would measure the load generator instead).
  * Goal: p50 <= 25 ms, p99 <= 100 ms.
  */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { dirname } from 'node:path';
 import { Redis as IORedis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { z } from 'zod';
@@ -73,6 +75,27 @@ interface Bench {
   secretKey: string;
 }
 
+/**
+ * CPU time (ms, user + system) of the Worker's workerd processes so far: the ones running in the
+ * snapshot's directory (wrangler dev's proxy worker and the Worker itself), read from /proc.
+ */
+function workerdCpuMs(worker: RunningWorker): number {
+  const root = dirname(worker.persistTo);
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      if (readlinkSync(`/proc/${pid}/cwd`) !== root || !readFileSync(`/proc/${pid}/comm`, 'utf8').includes('workerd')) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  // USER_HZ is 100 on Linux.
+  return ticks * 10;
+}
+
 /** Epoch ms of a performance.now() reading, to compare with the Worker's Date.now() marks (same machine clock). */
 const epoch = (monotonic: number): number => performance.timeOrigin + monotonic;
 
@@ -133,6 +156,7 @@ async function runScenario({ worker, writeKey, secretKey }: Bench, scenario: Sce
   const statuses = new Map<string, number>();
   const countStatus = (status: string): void => void statuses.set(status, (statuses.get(status) ?? 0) + 1);
   let skippedForBackpressure = 0;
+  const cpuBefore = workerdCpuMs(worker);
   const start = performance.now();
   const pending: Promise<void>[] = [];
 
@@ -181,9 +205,16 @@ async function runScenario({ worker, writeKey, secretKey }: Bench, scenario: Sce
   while (performance.now() < drainUntil && [...timings.values()].some((timing) => timing.storedAt === undefined)) await sleep(50);
   feed.socket.close();
   const row = latencyRow(scenario.name, timings, sendSeconds, failed, feed.dropNotices);
+  addWorkerdCpu(row, workerdCpuMs(worker) - cpuBefore, performance.now() - start, timings.size);
   row['skipped (in-flight cap)'] = skippedForBackpressure;
   row['http statuses'] = [...statuses].map(([status, count]) => `${status}x${count}`).join(' ');
   return { row, timings };
+}
+
+/** workerd's CPU over the scenario (sending and draining): per event, and as a share of one core. */
+function addWorkerdCpu(row: Row, cpuMs: number, wallMs: number, events: number): void {
+  row['workerd CPU ms/event'] = cpuMs / Math.max(1, events);
+  row['workerd CPU % of a core'] = Math.round((100 * cpuMs) / Math.max(1, wallMs));
 }
 
 /**
@@ -229,6 +260,8 @@ async function runIdle({ worker, writeKey, secretKey }: Bench): Promise<Measured
   const feed = await openFeed(worker, secretKey, timings);
   const auth = `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
   const prefix = `idle-${Date.now().toString(36)}`;
+  const cpuBefore = workerdCpuMs(worker);
+  const start = performance.now();
   for (let i = 0; i < IDLE_SAMPLES; i++) {
     const messageId = `${prefix}-${i}`;
     const timing: Timing = { sentAt: performance.now() };
@@ -242,7 +275,9 @@ async function runIdle({ worker, writeKey, secretKey }: Bench): Promise<Measured
   }
   feed.socket.close();
   const sendSeconds = [...timings.values()].reduce((sum, timing) => sum + ((timing.storedAt ?? timing.sentAt) - timing.sentAt), 0) / 1000;
-  return { row: latencyRow(`idle: 1 event at a time (${IDLE_SAMPLES})`, timings, sendSeconds, 0, feed.dropNotices), timings };
+  const row = latencyRow(`idle: 1 event at a time (${IDLE_SAMPLES})`, timings, sendSeconds, 0, feed.dropNotices);
+  addWorkerdCpu(row, workerdCpuMs(worker) - cpuBefore, performance.now() - start, timings.size);
+  return { row, timings };
 }
 
 async function batchReports(bench: Bench): Promise<BatchReport[]> {
@@ -338,6 +373,7 @@ export async function run(): Promise<void> {
       'accepted->: from the HTTP 200 of the collect call (clamped at 0 when the frame beat the 200); edge->: from the edge\'s receivedAt; sent->: from the moment the request was sent.',
       'Visible path: edge -> queue send -> 200, and in waitUntil the LiveFeed DO -> WebSocket. Stored path: edge -> local Queue (max_batch_timeout 0) -> consumer -> ClickHouse 18.16 insert -> LiveFeed DO -> WebSocket; client acks every frame.',
       'Goal: received -> visible p50 <= 25 ms, p99 <= 100 ms. Load generator, workerd and ClickHouse share the same 2 cores.',
+      'workerd CPU: user + system time of the Worker\'s workerd processes (/proc) over the scenario, sending and draining; 100 % is one core, all of it on the thread that runs the edge, the consumer and the LiveFeed object alike.',
       runtimeNote(),
       loadAverage,
     ]);

@@ -1,7 +1,34 @@
-import type { FeedItem } from '../schema/feed';
+import type { CollectedEvent } from '../schema/event';
+import type { FeedItem, FeedStatus } from '../schema/feed';
 
 /** Keeps each RPC well under the 32 MiB message limit even for batches of large events. */
 const MAX_ITEMS_PER_CALL = 250;
+
+/** The feed's view of a collected event; `personId` is known only once the consumer resolved identity. */
+export function feedItemOf(event: CollectedEvent, status: FeedStatus, reason: string | null, personId: string | null): FeedItem {
+  return {
+    workspaceId: event.workspaceId,
+    messageId: event.messageId,
+    type: event.type,
+    event: event.event,
+    personId,
+    userId: event.userId,
+    anonymousId: event.anonymousId,
+    timestamp: event.timestamp,
+    receivedAt: event.receivedAt,
+    source: event.source,
+    status,
+    reason,
+    properties: event.properties,
+    traits: event.traits,
+    context: event.context,
+  };
+}
+
+/** Accepted, not yet stored: what the edge (and the stream mirror) knows, with the edge's bot verdict. */
+export function receivedItemOf(event: CollectedEvent): FeedItem {
+  return feedItemOf(event, 'received', event.bot.flagged ? (event.bot.reason ?? 'bot') : null, null);
+}
 
 /** What one publish did, for the consumer's batch report (latency breakdown in bench/live). */
 export interface LivePublishReport {
@@ -17,12 +44,13 @@ export interface LivePublishReport {
 }
 
 /**
- * Publishes processed events to the workspace's live-feed room. Best effort: the events are
- * already stored, so a failure here is logged and reported, never thrown into the pipeline.
+ * Publishes events to the workspace's live-feed room: `received` ones from the edge, outcomes
+ * from the consumer. Best effort: the queue (then ClickHouse) holds the events, so a failure
+ * here is logged and reported, never thrown into the request or the pipeline.
  * Items of another workspace are left out, so one room can never show another's events.
  * Chunks go out one after another, so the room assigns `seq` in the batch's order.
  */
-export async function publishToLiveFeed(env: Env, workspaceId: string, items: FeedItem[]): Promise<LivePublishReport | null> {
+export async function publishToLiveFeed(env: Pick<Env, 'LIVE_FEED'>, workspaceId: string, items: FeedItem[]): Promise<LivePublishReport | null> {
   const own = items.filter((item) => item.workspaceId === workspaceId);
   if (own.length === 0) return null;
   const report: LivePublishReport = { workspaceId, items: own.length, seqFrom: null, seqTo: null, startedAt: Date.now(), roomAt: null, doneAt: 0 };

@@ -1,16 +1,20 @@
 /**
- * One live-event room per workspace (WebSocket Hibernation API). The consumer calls
- * `broadcast` after each ClickHouse insert; the room keeps the last RING_SIZE items in its
- * own SQLite so a new page is never empty, and fans each batch out to the sockets whose
- * filter matches. Everything between reading the batch and the last `send` is synchronous,
- * so the input gate keeps concurrent batches in `seq` order on every socket.
+ * One live-event room per workspace (WebSocket Hibernation API). The edge calls `announce`
+ * with the events the queue took (shown `received`); the consumer calls `broadcast` after the
+ * ClickHouse insert with each event's outcome, which replaces the `received` item in place
+ * (same seq), so the feed never waits for the queue or the insert. The room keeps the last
+ * RING_SIZE outcomes in its own SQLite (received items wait in memory) so a new page is never
+ * empty, and fans each batch out to the sockets whose filter matches. Everything between
+ * reading the batch and the last `send` is synchronous, so the input gate keeps concurrent
+ * batches in `seq` order on every socket.
  */
 import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
-import { collectedEventSchema, type CollectedEvent } from '../schema/event';
+import { collectedEventSchema } from '../schema/event';
 import { feedItemSchema, type FeedItem, type LiveFilter, type LiveItem, type LiveServerFrame } from '../schema/feed';
 import { createRedis } from '../lib/redis';
 import { eventStreamKey, STREAM_EVENT_FIELD } from '../lib/stream';
+import { receivedItemOf } from './live-feed-publish';
 
 export const RING_SIZE = 1000;
 export const DEFAULT_BACKFILL = 50;
@@ -92,27 +96,6 @@ export function matchesFilter(item: FeedItem, filter: LiveFilter): boolean {
   return true;
 }
 
-/** The Redis Stream mirror holds accepted (not yet processed) events; shown as stored unless the edge flagged a bot. */
-export function feedItemFromCollected(event: CollectedEvent): FeedItem {
-  return {
-    workspaceId: event.workspaceId,
-    messageId: event.messageId,
-    type: event.type,
-    event: event.event,
-    personId: event.userId ?? event.anonymousId,
-    userId: event.userId,
-    anonymousId: event.anonymousId,
-    timestamp: event.timestamp,
-    receivedAt: event.receivedAt,
-    source: event.source,
-    status: event.bot.flagged ? 'flagged' : 'stored',
-    reason: event.bot.flagged ? (event.bot.reason ?? 'bot') : null,
-    properties: event.properties,
-    traits: event.traits,
-    context: event.context,
-  };
-}
-
 export function filterFromUrl(url: URL): LiveFilter {
   const event = url.searchParams.get('event');
   const person = url.searchParams.get('person');
@@ -126,10 +109,19 @@ export function backfillLimitFromUrl(url: URL): number {
 
 export class LiveFeed extends DurableObject<Env> {
   private readonly flows = new Map<string, SocketFlow>();
+  /**
+   * `received` items waiting for their outcome, by messageId, in memory only: a storage write
+   * would hold every frame of the broadcast until it is durable (the output gate), which is
+   * the latency this step exists to avoid. Lost on eviction; the outcome then gets a seq of
+   * its own. Bounded: an outage of the consumer cannot grow it past RING_SIZE.
+   */
+  private readonly awaitingOutcome = new Map<string, LiveItem>();
+  private lastSeq: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(
+    const sql = ctx.storage.sql;
+    sql.exec(
       `CREATE TABLE IF NOT EXISTS feed_ring (
          seq INTEGER PRIMARY KEY AUTOINCREMENT,
          event TEXT,
@@ -139,6 +131,12 @@ export class LiveFeed extends DurableObject<Env> {
          item TEXT NOT NULL
        )`,
     );
+    // Rooms created before events arrived in two steps lack these; a received item is found by messageId.
+    const columns = new Set(sql.exec<{ name: string }>('PRAGMA table_info(feed_ring)').toArray().map((column) => column.name));
+    if (!columns.has('message_id')) sql.exec('ALTER TABLE feed_ring ADD COLUMN message_id TEXT');
+    if (!columns.has('status')) sql.exec('ALTER TABLE feed_ring ADD COLUMN status TEXT');
+    sql.exec('CREATE INDEX IF NOT EXISTS feed_ring_message ON feed_ring (message_id)');
+    this.lastSeq = sql.exec<{ seq: number | null }>('SELECT MAX(seq) AS seq FROM feed_ring').one().seq ?? 0;
     // Keep-alive pings are answered without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair('ping', 'pong'));
     ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS used_tickets (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)');
@@ -155,20 +153,25 @@ export class LiveFeed extends DurableObject<Env> {
   }
 
   /**
-   * RPC from the consumer: store the batch in the ring, then fan it out. Returns the seq range,
-   * how many sockets got a frame and when the room ran it (epoch ms, for latency breakdowns).
+   * RPC from the consumer (outcomes; `announce` brings the edge's `received` items here too):
+   * give each item its seq, then fan the batch out. A `received` item for a messageId the room
+   * already knows is skipped (the outcome won the race, or a client retry); an outcome replaces
+   * its pending `received` item and keeps its seq, so the dashboard updates the row instead of
+   * adding one. Returns the seq range, how many sockets got a frame and when the room ran it
+   * (epoch ms, for latency breakdowns).
    */
   broadcast(items: FeedItem[]): BroadcastResult {
     const at = Date.now();
     if (items.length === 0) return { seqFrom: null, seqTo: null, delivered: 0, at };
-    const live = this.appendToRing(items);
+    const live = this.writeToRing(items);
+    if (live.length === 0) return { seqFrom: null, seqTo: null, delivered: 0, at };
     // Sockets that match the same items share one encoded frame (with many viewers, most match everything).
     const frames = new Map<string, string>();
     let delivered = 0;
     for (const [socket, { attachment, items: socketItems }] of this.routeToSockets(live)) {
       const frame = (): string => {
         const key = socketItems.length === live.length ? '*' : socketItems.map((item) => item.seq).join(',');
-        const text = frames.get(key) ?? JSON.stringify({ type: 'events', items: socketItems } satisfies LiveServerFrame);
+        const text = frames.get(key) ?? JSON.stringify({ type: 'events', items: socketItems, at } satisfies LiveServerFrame);
         frames.set(key, text);
         return text;
       };
@@ -189,6 +192,20 @@ export class LiveFeed extends DurableObject<Env> {
       }
     }
     return sockets.length;
+  }
+
+  /**
+   * RPC from the edge: the accepted events as the JSON it queued them with (a list of strings
+   * costs the request a copy; objects would cost it a structured clone of every event),
+   * shown as `received`. Events of another workspace are left out.
+   */
+  announce(workspaceId: string, events: string[]): BroadcastResult {
+    const items: FeedItem[] = [];
+    for (const json of events) {
+      const parsed = collectedEventSchema.safeParse(parseJson(json));
+      if (parsed.success && parsed.data.workspaceId === workspaceId) items.push(receivedItemOf(parsed.data));
+    }
+    return this.broadcast(items);
   }
 
   /** Number of open sockets, for tests and health. */
@@ -272,23 +289,41 @@ export class LiveFeed extends DurableObject<Env> {
     return flow;
   }
 
-  private appendToRing(items: FeedItem[]): LiveItem[] {
+  /**
+   * Assigns each item its seq: a `received` one is held in memory (skipped when the ring already
+   * has its messageId), an outcome is written to the ring under its received item's seq (or a
+   * new one) and ends the wait.
+   */
+  private writeToRing(items: FeedItem[]): LiveItem[] {
     const sql = this.ctx.storage.sql;
-    const live = items.map((item) => {
-      const row = sql
-        .exec<{ seq: number }>(
-          'INSERT INTO feed_ring (event, user_id, anonymous_id, person_id, item) VALUES (?, ?, ?, ?, ?) RETURNING seq',
-          item.event,
-          item.userId,
-          item.anonymousId,
-          item.personId,
-          JSON.stringify(item),
-        )
-        .one();
-      return { ...item, seq: row.seq };
-    });
-    const lastSeq = live[live.length - 1]?.seq ?? 0;
-    sql.exec('DELETE FROM feed_ring WHERE seq <= ?', lastSeq - RING_SIZE);
+    const live: LiveItem[] = [];
+    for (const item of items) {
+      if (item.status === 'received') {
+        if (this.awaitingOutcome.has(item.messageId)) continue;
+        if (sql.exec('SELECT 1 FROM feed_ring WHERE message_id = ? LIMIT 1', item.messageId).toArray().length > 0) continue;
+        const received = { ...item, seq: ++this.lastSeq };
+        this.awaitingOutcome.set(item.messageId, received);
+        if (this.awaitingOutcome.size > RING_SIZE) this.awaitingOutcome.delete(this.awaitingOutcome.keys().next().value ?? '');
+        live.push(received);
+        continue;
+      }
+      const seq = this.awaitingOutcome.get(item.messageId)?.seq ?? ++this.lastSeq;
+      this.awaitingOutcome.delete(item.messageId);
+      sql.exec(
+        'INSERT INTO feed_ring (seq, event, user_id, anonymous_id, person_id, message_id, status, item) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING',
+        seq,
+        item.event,
+        item.userId,
+        item.anonymousId,
+        item.personId,
+        item.messageId,
+        item.status,
+        JSON.stringify(item),
+      );
+      live.push({ ...item, seq });
+    }
+    // By count, not by seq: an outcome may carry the seq of a received item from long ago (a busy, lagging consumer).
+    if (live.some((item) => item.status !== 'received')) sql.exec('DELETE FROM feed_ring WHERE seq <= (SELECT seq FROM feed_ring ORDER BY seq DESC LIMIT 1 OFFSET ?)', RING_SIZE);
     return live;
   }
 
@@ -306,14 +341,15 @@ export class LiveFeed extends DurableObject<Env> {
       )
       .toArray();
     const items: LiveItem[] = [];
-    for (const row of rows.reverse()) {
+    for (const row of rows) {
       const parsed = feedItemSchema.safeParse(parseJson(row.item));
       if (parsed.success) items.push({ ...parsed.data, seq: row.seq });
     }
-    return items;
+    for (const item of this.awaitingOutcome.values()) if (matchesFilter(item, filter)) items.push(item);
+    return items.sort((a, b) => a.seq - b.seq).slice(-limit);
   }
 
-  /** A room with an empty ring (new, or never published to) back-fills from the edge's Redis Stream mirror. */
+  /** A room with an empty ring (new, or never published to) back-fills from the edge's Redis Stream mirror: accepted events, shown as received. */
   private async readStreamMirror(workspaceId: string, filter: LiveFilter, limit: number): Promise<LiveItem[]> {
     try {
       const redis = createRedis(this.env);
@@ -400,7 +436,7 @@ function feedItemFromStreamFields(fields: string[], workspaceId: string): FeedIt
   if (value === undefined) return null;
   const parsed = collectedEventSchema.safeParse(parseJson(value));
   if (!parsed.success || parsed.data.workspaceId !== workspaceId) return null;
-  return feedItemFromCollected(parsed.data);
+  return receivedItemOf(parsed.data);
 }
 
 function parseJson(text: string): unknown {

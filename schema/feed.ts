@@ -1,9 +1,20 @@
-/** Messages of the live feed: what the consumer publishes and what the dashboard receives. */
+/**
+ * Messages of the live feed: what the edge and the consumer publish and what the dashboard
+ * receives. An event shows up twice: `received` from the edge as soon as the queue took it,
+ * then its outcome from the consumer after the ClickHouse insert, which replaces it (same
+ * messageId, same `seq`).
+ */
 import { z } from 'zod';
 import { EVENT_SOURCES, EVENT_TYPES, jsonObjectSchema, type EventSource, type EventType, type JsonObject } from './event';
 
-/** stored: counted normally; flagged: stored but excluded (bot, plan violation); dropped: not stored (e.g. duplicate). */
-export type FeedStatus = 'stored' | 'flagged' | 'dropped';
+/**
+ * received: accepted by the edge, not yet stored (`reason` carries the edge's bot verdict, if any);
+ * stored: counted normally; flagged: stored but excluded (bot, plan violation); dropped: not stored (e.g. duplicate).
+ */
+export const FEED_STATUSES = ['received', 'stored', 'flagged', 'dropped'] as const;
+export type FeedStatus = (typeof FEED_STATUSES)[number];
+/** The consumer's outcome for an event; it replaces the edge's `received` item. */
+export type FeedOutcome = Exclude<FeedStatus, 'received'>;
 
 export interface FeedItem {
   workspaceId: string;
@@ -35,14 +46,14 @@ export const feedItemSchema = z.object({
   timestamp: z.string(),
   receivedAt: z.string(),
   source: z.enum(EVENT_SOURCES),
-  status: z.enum(['stored', 'flagged', 'dropped']),
+  status: z.enum(FEED_STATUSES),
   reason: z.string().nullable(),
   properties: jsonObjectSchema,
   traits: jsonObjectSchema,
   context: jsonObjectSchema,
 }) satisfies z.ZodType<FeedItem>;
 
-/** A feed item as the room sends it: `seq` orders items within one workspace's room. */
+/** A feed item as the room sends it: `seq` orders items within one workspace's room; an outcome keeps its `received` item's seq. */
 export interface LiveItem extends FeedItem {
   seq: number;
 }
@@ -61,7 +72,8 @@ export interface LiveFilter {
 export type LiveServerFrame =
   | { type: 'hello'; workspaceId: string; filter: LiveFilter; serverTime: string }
   | { type: 'backfill'; items: LiveItem[] }
-  | { type: 'events'; items: LiveItem[] }
+  /** `at`: when the room sent the frame (epoch ms), for latency breakdowns. */
+  | { type: 'events'; items: LiveItem[]; at: number }
   | { type: 'dropped'; reason: 'slow_client' }
   | { type: 'resumed'; dropped: number };
 

@@ -8,16 +8,22 @@
  * Goal: <= 20 µs per event (a 500 KB batch within the Free plan's 10 ms CPU budget).
  */
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { register } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Hono } from 'hono';
 import { z } from 'zod';
 import { REPO_ROOT } from '../../dev/process';
+import { DEFAULT_WORKSPACE_SETTINGS } from '../../schema/workspace-settings';
 import { summarize, writeReport, type Row } from '../report';
 
 const GOAL_MICROS_PER_EVENT = 20;
+/** A single-event request within this factor of the floor (a bare Hono route reading and parsing the same body). */
+const SINGLE_EVENT_GOAL_RATIO = 1.5;
+/** `--quick` (what `npm run bench` runs by default): a quarter of the requests per cell. */
+const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
 const BATCH_SIZES = [1, 50, 500] as const;
 /** Enough requests per cell for a stable p99 while the whole run stays under a minute. */
 const REQUESTS: Record<(typeof BATCH_SIZES)[number], number> = { 1: 4000, 50: 400, 500: 60 };
@@ -41,7 +47,9 @@ interface RequestModules {
   parseBody: { readJsonBody(request: Request): Promise<unknown> };
   ingest: { ingest(input: { events: readonly unknown[]; defaults: object; routeType: null; sender: unknown; traffic: string; facts: unknown; receivedAt: number }): { accepted: unknown[] } };
   handoff: { mirrorToStream(redis: unknown, workspaceId: string, events: readonly unknown[], maxLen: number): Promise<void> };
-  redis: { createRedis(config: unknown): unknown };
+}
+interface AnnounceModule {
+  announceToLiveFeed(env: unknown, workspaceId: string, accepted: readonly unknown[]): Promise<unknown>;
 }
 interface KeyStoreModule {
   KeyStore: new () => { lookup(db: unknown, rawKey: string, ttlSeconds: number): Promise<{ status: string }> };
@@ -97,9 +105,41 @@ function recordingQueue(): { queue: unknown; messages: () => number } {
   return { queue: { sendBatch, send: async (body: unknown) => sendBatch([{ body }]) }, messages: () => count };
 }
 
+/**
+ * The live room's RPC as the runtime costs it on the caller's side: the arguments are
+ * serialised (V8's structured clone) and a result comes back. The room's own work runs in
+ * the Durable Object, not in the request's isolate.
+ */
+function recordingLiveFeed(): { namespace: unknown; items: () => number } {
+  let count = 0;
+  const room = {
+    announce: async (_workspaceId: string, events: string[]) => {
+      count += structuredClone(events).length;
+      return { seqFrom: 1, seqTo: events.length, delivered: 1, at: Date.now() };
+    },
+  };
+  return { namespace: { getByName: () => room }, items: () => count };
+}
+
+/**
+ * The reference for one request: a bare Hono route that reads the same body (inflating it when
+ * gzip, as the edge must), JSON.parses it and answers 200. No auth, no checks, no hand-off.
+ */
+function floorApp(): FetchableApp {
+  const app = new Hono();
+  app.post('*', async (c) => {
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    const text = c.req.header('content-encoding') === 'gzip' ? gunzipSync(bytes).toString('utf8') : new TextDecoder().decode(bytes);
+    JSON.parse(text);
+    return c.json({ success: true });
+  });
+  return app;
+}
+
 interface BenchEnv {
   DB: unknown;
   EVENTS: unknown;
+  LIVE_FEED: unknown;
   KEY_CACHE_TTL_SECONDS: string;
   STREAM_MAXLEN: string;
   UPSTASH_REDIS_REST_URL: string;
@@ -182,13 +222,21 @@ interface Sample {
   wallMicros: number;
 }
 
-/** One warm request end to end, including its waitUntil work (the stream mirror). */
-async function measure(app: FetchableApp, env: unknown, scenario: Scenario, size: number, requests: number, upstash: UpstashStub): Promise<{ cpuPerEvent: number[]; wallPerEvent: number[] }> {
+interface Measured {
+  cpuPerEvent: number[];
+  wallPerEvent: number[];
+}
+
+/**
+ * Warm requests end to end, waitUntil work included (the live-room announce, the stream mirror).
+ * The apps take turns on the same bodies, so the floor and the product see the same machine load.
+ */
+async function measure(apps: readonly FetchableApp[], env: unknown, scenario: Scenario, size: number, requests: number, upstash: UpstashStub): Promise<Measured[]> {
   const bodies = Array.from({ length: 16 }, (_, variant) => scenario.body(Array.from({ length: size }, (_, i) => browserEvent(variant * size + i))));
   const pending: Promise<unknown>[] = [];
   const ctx = { waitUntil: (promise: Promise<unknown>) => pending.push(promise), passThroughOnException: () => {}, props: {} };
   upstash.commandsPerPipeline = size;
-  const once = async (index: number): Promise<Sample> => {
+  const once = async (app: FetchableApp, index: number): Promise<Sample> => {
     const request = new Request(`https://monfri.bench${scenario.route}`, { method: 'POST', headers: scenario.headers, body: bodies[index % bodies.length] });
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
@@ -199,15 +247,16 @@ async function measure(app: FetchableApp, env: unknown, scenario: Scenario, size
     if (response.status !== 200) throw new Error(`${scenario.route} answered ${response.status}: ${await response.text()}`);
     return { cpuMicros: cpu.user + cpu.system, wallMicros };
   };
-  for (let i = 0; i < Math.max(50, requests / 5); i++) await once(i);
-  const cpuPerEvent: number[] = [];
-  const wallPerEvent: number[] = [];
+  for (let i = 0; i < Math.max(50, requests / 5); i++) for (const app of apps) await once(app, i);
+  const results = apps.map((): Measured => ({ cpuPerEvent: [], wallPerEvent: [] }));
   for (let i = 0; i < requests; i++) {
-    const sample = await once(i);
-    cpuPerEvent.push(sample.cpuMicros / size);
-    wallPerEvent.push(sample.wallMicros / size);
+    for (const [index, app] of apps.entries()) {
+      const sample = await once(app, i);
+      results[index]?.cpuPerEvent.push(sample.cpuMicros / size);
+      results[index]?.wallPerEvent.push(sample.wallMicros / size);
+    }
   }
-  return { cpuPerEvent, wallPerEvent };
+  return results;
 }
 
 async function importRepo<T>(...segments: string[]): Promise<T> {
@@ -235,7 +284,7 @@ async function stageBreakdown(): Promise<Row[]> {
   const body = JSON.stringify({ batch: Array.from({ length: 500 }, (_, i) => browserEvent(i)) });
   const defaults = { sentAt: new Date().toISOString() };
   const raw = (JSON.parse(body) as { batch: unknown[] }).batch;
-  const sender = { key: { keyId: 'k', kind: 'write', allowedOrigins: [], workspace: { id: 'ws_bench', name: 'bench', plan: 'growth', anonymizeIp: false, createdAt: '2026-01-01T00:00:00.000Z' } } };
+  const sender = { key: { keyId: 'k', kind: 'write', allowedOrigins: [], workspace: { id: 'ws_bench', name: 'bench', plan: 'growth', anonymizeIp: false, createdAt: '2026-01-01T00:00:00.000Z', trialEndsAt: null, settings: DEFAULT_WORKSPACE_SETTINGS } } };
   const facts = { connectingIp: '203.0.113.7', userAgent: BROWSER_UA, cf: { country: 'DE', region: 'Berlin', city: 'Berlin' } };
   const validated = raw.map((event) => modules.validate.validateEvent(event, defaults, null).event);
   const build = modules.ingest.createEventBuilder(sender, 'browser', facts, Date.now());
@@ -255,8 +304,31 @@ async function stageBreakdown(): Promise<Row[]> {
   return [...stages.map(([stage, micros]) => ({ stage, 'µs/event': micros })), { stage: 'sum of stages', 'µs/event': total }];
 }
 
+/** What the edge's announce to the live room costs per request, alone, for one, 50 and 500 events. */
+async function announceCost(env: BenchEnv): Promise<Row[]> {
+  const announce: AnnounceModule = await importRepo('workers', 'collect', 'live-announce.ts');
+  const ingest: RequestModules['ingest'] = await importRepo('workers', 'collect', 'ingest.ts');
+  const sender = { key: { keyId: 'k', kind: 'write', allowedOrigins: [], workspace: { id: 'ws_bench', name: 'bench', plan: 'growth', anonymizeIp: false, createdAt: '2026-01-01T00:00:00.000Z', trialEndsAt: null, settings: DEFAULT_WORKSPACE_SETTINGS } } };
+  const facts = { connectingIp: '203.0.113.7', userAgent: BROWSER_UA, cf: null };
+  const rows: Row[] = [];
+  for (const size of BATCH_SIZES) {
+    const events = Array.from({ length: size }, (_, i) => browserEvent(i));
+    const { accepted } = ingest.ingest({ events, defaults: {}, routeType: null, sender, traffic: 'browser', facts, receivedAt: Date.now() });
+    const calls = Math.ceil((size === 1 ? 3000 : size === 50 ? 600 : 100) / (quick ? 3 : 1));
+    const cpu = await cpuMicrosPerCall(() => announce.announceToLiveFeed(env, 'ws_bench', accepted), calls);
+    const walls: number[] = [];
+    for (let i = 0; i < calls; i++) {
+      const started = performance.now();
+      await announce.announceToLiveFeed(env, 'ws_bench', accepted);
+      walls.push((performance.now() - started) * 1000);
+    }
+    rows.push({ 'events/request': size, 'CPU median µs/request': cpu, 'CPU µs/event': cpu / size, 'wall median µs/request': summarize(walls).p50 });
+  }
+  return rows;
+}
+
 /** Median CPU microseconds (all threads) of one awaited call of `step`, after a warm-up. */
-async function cpuMicrosPerCall(step: (index: number) => Promise<unknown>, calls = 3000): Promise<number> {
+async function cpuMicrosPerCall(step: (index: number) => Promise<unknown>, calls = quick ? 1000 : 3000): Promise<number> {
   for (let i = 0; i < calls / 5; i++) await step(i);
   const samples: number[] = [];
   for (let i = 0; i < calls; i++) {
@@ -299,13 +371,12 @@ async function requestBreakdown(app: FetchableApp, env: BenchEnv): Promise<Row[]
     parseBody: await importRepo('workers', 'collect', 'parse-body.ts'),
     ingest: await importRepo('workers', 'collect', 'ingest.ts'),
     handoff: await importRepo('workers', 'collect', 'handoff.ts'),
-    redis: await importRepo('lib', 'redis.ts'),
   };
   const body = JSON.stringify({ batch: [browserEvent(0)], sentAt: new Date().toISOString(), writeKey: WRITE_KEY });
   const [scenario] = SCENARIOS;
   if (!scenario) throw new Error('no scenario');
   const request = (method = 'POST'): Request => new Request(`https://monfri.bench${scenario.route}`, { method, headers: scenario.headers, body: method === 'POST' ? body : null });
-  const sender = { key: { keyId: 'k', kind: 'write', allowedOrigins: [], workspace: { id: 'ws_bench', name: 'bench', plan: 'growth', anonymizeIp: false, createdAt: '2026-01-01T00:00:00.000Z' } } };
+  const sender = { key: { keyId: 'k', kind: 'write', allowedOrigins: [], workspace: { id: 'ws_bench', name: 'bench', plan: 'growth', anonymizeIp: false, createdAt: '2026-01-01T00:00:00.000Z', trialEndsAt: null, settings: DEFAULT_WORKSPACE_SETTINGS } } };
   const facts = { connectingIp: '203.0.113.7', userAgent: BROWSER_UA, cf: null };
   const event = (JSON.parse(body) as { batch: unknown[] }).batch;
   const accepted = modules.ingest.ingest({ events: event, defaults: {}, routeType: null, sender, traffic: 'browser', facts, receivedAt: Date.now() }).accepted;
@@ -319,7 +390,7 @@ async function requestBreakdown(app: FetchableApp, env: BenchEnv): Promise<Row[]
     ['key hash: crypto.subtle.digest (Node: thread pool)', () => cpuMicrosPerCall(() => modules.crypto.sha256Hex(WRITE_KEY))],
     ['request body read + JSON.parse (Node web streams)', () => cpuMicrosPerCall(() => modules.parseBody.readJsonBody(request()))],
     ['validate → serialise one event (ingest)', () => cpuMicrosPerCall(async () => modules.ingest.ingest({ events: event, defaults: {}, routeType: null, sender, traffic: 'browser', facts, receivedAt: Date.now() }))],
-    ['stream mirror of one event (instant stub fetch)', () => cpuMicrosPerCall(() => modules.handoff.mirrorToStream(modules.redis.createRedis(env), 'ws_bench', accepted, 100_000))],
+    ['stream mirror of one event (instant stub fetch)', () => cpuMicrosPerCall(() => modules.handoff.mirrorToStream(env, 'ws_bench', accepted, 100_000))],
     ['routing floor: OPTIONS preflight through the app', () => cpuMicrosPerCall(() => viaApp(() => request('OPTIONS')))],
     ['whole request: one event to /v1/collect (Request built outside)', () => cpuMicrosPerCall(() => viaApp(() => request()))],
     ['whole request, SHA-256 done synchronously (as workerd does)', () => withSynchronousDigest(() => cpuMicrosPerCall(() => viaApp(() => request())))],
@@ -338,9 +409,11 @@ export async function run(): Promise<void> {
   const keyStoreModule = (await import(pathToFileURL(join(REPO_ROOT, 'workers', 'auth', 'key-store.ts')).href)) as KeyStoreModule;
   const keyStore = new keyStoreModule.KeyStore();
   const { queue, messages } = recordingQueue();
+  const liveFeed = recordingLiveFeed();
   const env: BenchEnv = {
     DB: stubDatabase(),
     EVENTS: queue,
+    LIVE_FEED: liveFeed.namespace,
     KEY_CACHE_TTL_SECONDS: '3600',
     STREAM_MAXLEN: '100000',
     UPSTASH_REDIS_REST_URL: 'http://upstash.bench',
@@ -352,30 +425,44 @@ export async function run(): Promise<void> {
     if (lookup.status !== 'valid') throw new Error(`bench key ${key} did not resolve`);
   }
   const app = appModule.createApp(keyStore);
+  const floor = floorApp();
   const rows: Row[] = [];
-  for (const scenario of SCENARIOS) {
-    for (const size of BATCH_SIZES) {
-      const { cpuPerEvent, wallPerEvent } = await measure(app, env, scenario, size, REQUESTS[size], upstash);
-      const cpu = summarize(cpuPerEvent);
-      rows.push({
-        route: scenario.label,
-        'events/request': size,
-        requests: cpu.n,
-        'CPU median µs/event': cpu.p50,
-        'CPU p99 µs/event': cpu.p99,
-        'wall median µs/event': summarize(wallPerEvent).p50,
-        [`goal ≤ ${GOAL_MICROS_PER_EVENT} µs`]: cpu.p50 <= GOAL_MICROS_PER_EVENT ? 'met' : 'missed',
-      });
+  // workerd's SubtleCrypto hashes synchronously in C++; Node's runs on its thread pool (edge-request.md has both).
+  await withSynchronousDigest(async () => {
+    for (const scenario of SCENARIOS) {
+      for (const size of BATCH_SIZES) {
+        const [product, reference] = await measure([app, floor], env, scenario, size, quick ? Math.ceil(REQUESTS[size] / 4) : REQUESTS[size], upstash);
+        if (!product || !reference) throw new Error('no samples');
+        const cpu = summarize(product.cpuPerEvent);
+        const floorCpu = summarize(reference.cpuPerEvent);
+        const goal = size === 1 ? cpu.p50 <= SINGLE_EVENT_GOAL_RATIO * floorCpu.p50 : cpu.p50 <= GOAL_MICROS_PER_EVENT;
+        rows.push({
+          route: scenario.label,
+          'events/request': size,
+          requests: cpu.n,
+          'CPU median µs/event': cpu.p50,
+          'CPU p99 µs/event': cpu.p99,
+          'wall median µs/event': summarize(product.wallPerEvent).p50,
+          'floor CPU median µs/event': floorCpu.p50,
+          'floor CPU p99 µs/event': floorCpu.p99,
+          '× floor': cpu.p50 / floorCpu.p50,
+          goal: `${size === 1 ? `≤ ${SINGLE_EVENT_GOAL_RATIO}× floor` : `≤ ${GOAL_MICROS_PER_EVENT} µs`}: ${goal ? 'met' : 'missed'}`,
+        });
+      }
     }
-  }
+  });
   const stages = await stageBreakdown();
   upstash.commandsPerPipeline = 1;
   writeReport('edge-request', 'Edge fixed cost of a one-event request, piece by piece (CPU, all threads)', await requestBreakdown(app, env), [
-    'Each piece timed alone (median of 3000 awaited calls); the pieces overlap the whole request and do not add up to it (Hono context, CORS, response building and the queue call are only in the whole).',
+    `Each piece timed alone (median of ${quick ? 1000 : 3000} awaited calls); the pieces overlap the whole request and do not add up to it (Hono context, CORS, response building and the queue call are only in the whole).`,
     'workerd hashes synchronously in C++ (its SubtleCrypto does the work before returning), and its Request/Response bodies are native; Node runs WebCrypto on its libuv thread pool and bodies as JS web streams, so those rows overstate what the Worker pays.',
   ]);
   writeReport('edge-stages', 'Edge per-event stages, 500-event browser batch (best of 30 rounds, jitless zod)', stages, [
     'Each stage timed alone over 500 events; request-level work (routing, key hash, body read, response, mirror HTTP call) is not in this table but is in the edge table.',
+  ]);
+  writeReport('edge-announce', 'Edge -> live room announce per request (CPU and wall, the RPC stubbed)', await announceCost(env), [
+    'announceToLiveFeed alone (median of awaited calls): hands the room the JSON strings already made for the queue; the stub structured-clones them as the runtime serialises RPC arguments (the room parses them in its own isolate). It runs in waitUntil, after the response.',
+    'In workerd the call also waits for the Durable Object (wall, not CPU): bench/results/live-breakdown.md, column "visible: receivedAt->room".',
   ]);
   const worstMedian = Math.max(...rows.map((row) => Number(row['CPU median µs/event'])));
   const load = loadavg()[0] ?? 0;
@@ -386,6 +473,9 @@ export async function run(): Promise<void> {
     'Events are shaped like the SDK\'s and analytics-node\'s: each has its own originalTimestamp, the batch carries one sentAt.',
     'Measured in Node (V8), not workerd; the Worker runs the same JS on V8, so the order of magnitude carries over but the exact numbers do not.',
     'The queue stub does the runtime\'s work per message: UTF-8 encoding for `text` messages (what the edge sends), JSON serialisation for `json` ones; the Upstash stub answers instantly, so the mirror pipeline build + serialisation is included.',
-    `Queue messages produced: ${messages()}.`,
+    `Queue messages produced: ${messages()}; live-room items announced: ${liveFeed.items()}.`,
+    `Floor: a bare Hono route reading the same body (gzip inflated), JSON.parse, answering 200; measured in turn with the product on the same bodies. Goal for one event: ≤ ${SINGLE_EVENT_GOAL_RATIO}× the floor's CPU median; batches ≤ ${GOAL_MICROS_PER_EVENT} µs/event.`,
+    'SHA-256 of the key is answered on this thread (node:crypto), as workerd\'s SubtleCrypto does it synchronously in C++; Node\'s thread-pool digest costs ~50 µs more per request (edge-request.md).',
+    'Includes the edge -> live room announce (waitUntil): the RPC stub structured-clones the items like the runtime; edge-announce.md has its cost alone.',
   ]);
 }

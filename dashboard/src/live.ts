@@ -1,6 +1,8 @@
 /**
  * Live events: a streaming table (newest on top) with pause/resume, a text filter,
  * expandable JSON rows and badges for bot-flagged, plan-violating and dropped events.
+ * An event arrives `received` (from the edge) and its row is updated in place when the
+ * consumer's outcome (stored, flagged, dropped) follows.
  * Keys: / filter (Esc leaves it), p pause/resume, ↑/↓ move between rows, Enter expand.
  */
 import type { LiveItem } from '../../schema/feed';
@@ -39,7 +41,7 @@ function itemRows(item: LiveItem): [HTMLTableRowElement, HTMLTableRowElement] {
   const person = personOf(item);
   const row = h(
     'tr',
-    { class: `row status-${item.status}`, tabindex: '0', 'data-message-id': item.messageId, 'aria-expanded': 'false' },
+    { class: `row status-${item.status}`, tabindex: '0', 'data-message-id': item.messageId, 'data-status': item.status, 'aria-expanded': 'false' },
     h('td', { class: 'time', title: item.timestamp }, formatTime(item.receivedAt)),
     h('td', { class: 'event' }, h('strong', {}, labelOf(item))),
     h('td', { class: 'type' }, item.type),
@@ -92,6 +94,42 @@ export function mountLive(container: HTMLElement): () => void {
     if (visible.length > 0) empty.hidden = true;
   };
 
+  /** The outcome of a `received` item replaces it (in the table, or among the paused ones); false when there is none. */
+  const applyOutcome = (item: LiveItem): boolean => {
+    if (item.status === 'received') return false;
+    const isPending = (known: LiveItem): boolean => known.messageId === item.messageId && known.status === 'received';
+    const waiting = pending.findIndex(isPending);
+    if (waiting >= 0) {
+      pending[waiting] = item;
+      return true;
+    }
+    const shown = items.findIndex(isPending);
+    if (shown < 0) return false;
+    items[shown] = item;
+    const row = tbody.querySelector<HTMLTableRowElement>(`tr.row[data-message-id="${CSS.escape(item.messageId)}"][data-status="received"]`);
+    if (!row) {
+      if (matches(item, filter)) renderAll();
+      return true;
+    }
+    const detail = row.nextElementSibling instanceof HTMLTableRowElement && row.nextElementSibling.classList.contains('detail') ? row.nextElementSibling : null;
+    if (matches(item, filter)) {
+      const [updated, updatedDetail] = itemRows(item);
+      if (detail && !detail.hidden) {
+        updatedDetail.hidden = false;
+        updated.setAttribute('aria-expanded', 'true');
+      }
+      const hadFocus = document.activeElement === row;
+      row.replaceWith(updated);
+      if (detail) detail.replaceWith(updatedDetail);
+      else updated.after(updatedDetail);
+      if (hadFocus) updated.focus();
+    } else {
+      row.remove();
+      detail?.remove();
+    }
+    return true;
+  };
+
   const updatePauseLabel = (): void => {
     pauseButton.textContent = paused ? `Resume${pending.length ? ` (${pending.length} new)` : ''}` : 'Pause';
     pauseButton.setAttribute('aria-pressed', String(paused));
@@ -115,7 +153,8 @@ export function mountLive(container: HTMLElement): () => void {
   };
 
   const socket = new LiveSocket({
-    onItems(batch, backfill) {
+    onItems(frameItems, backfill) {
+      const batch = frameItems.filter((item) => !applyOutcome(item));
       if (!backfill) for (let i = 0; i < batch.length; i++) arrivals.push(Date.now());
       updateRate();
       if (paused && !backfill) {

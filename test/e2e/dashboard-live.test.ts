@@ -104,12 +104,16 @@ it('refuses a wrong key, then signs in with the secret key (HttpOnly cookie, no 
   expect(await page.evaluate(() => JSON.stringify({ ...localStorage }) + document.cookie)).not.toContain(workspace.secretKey);
 });
 
-it('shows events sent with the server API in Live events, newest first, with expandable JSON', async () => {
+it('shows events sent with the server API in Live events, newest first, with expandable JSON; each row goes from received to stored in place', async () => {
   const ids = [1, 2, 3].map((n) => `e2e-server-${runId}-${n}`);
   const started = Date.now();
   for (const [index, id] of ids.entries()) await trackFromServer(`Server Event ${index + 1}`, id, { plan: 'growth', n: index + 1 });
   for (const id of ids) await page.locator(`tr[data-message-id="${id}"]`).waitFor({ timeout: 15_000 });
   const elapsed = Date.now() - started;
+  // The consumer's outcome replaces the edge's received row: one row per event, no badge once stored.
+  for (const id of ids) await page.locator(`tr.row[data-message-id="${id}"][data-status="stored"]`).waitFor({ timeout: 15_000 });
+  for (const id of ids) expect(await page.locator(`tr.row[data-message-id="${id}"]`).count()).toBe(1);
+  expect(await page.locator(`tr.row[data-message-id="${ids[0]}"] .status`).textContent()).toBe('');
   // Newest on top.
   const order = await page.locator('#live-rows tr.row').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-message-id')));
   expect(order.slice(0, 3)).toEqual([...ids].reverse());
@@ -137,7 +141,13 @@ it('shows events from the SDK demo page with their bot badge (headless Chromium 
   const customRow = page.locator('#live-rows tr.row', { has: page.locator('.event', { hasText: 'Custom Event' }) }).first();
   await customRow.waitFor({ timeout: 20_000 });
   expect(await customRow.locator('.source').textContent()).toBe('browser');
+  // Flagged from the first frame on (the edge's verdict rides on the received item), and still once stored.
   expect(await customRow.locator('.badge-bot').count()).toBe(1);
+  const customId = await customRow.getAttribute('data-message-id');
+  const flaggedRow = page.locator(`tr.row[data-message-id="${customId}"][data-status="flagged"]`);
+  await flaggedRow.waitFor({ timeout: 15_000 });
+  expect(await flaggedRow.locator('.badge-bot').count()).toBe(1);
+  expect(await page.locator(`tr.row[data-message-id="${customId}"]`).count()).toBe(1);
   await demo.close();
   await page.bringToFront();
   await screenshot('live');
@@ -147,10 +157,15 @@ it('pauses and resumes the stream, and filters rows', async () => {
   await page.locator('#live-pause').click();
   const pausedId = `e2e-paused-${runId}`;
   await trackFromServer('While Paused', pausedId);
-  await expect.poll(() => page.locator('#live-pause').textContent(), { timeout: 15_000 }).toContain('1 new');
+  await expect.poll(() => page.locator('#live-pause').textContent(), { timeout: 15_000 }).toContain('(1 new)');
   expect(await page.locator(`tr[data-message-id="${pausedId}"]`).count()).toBe(0);
   await page.locator('#live-pause').click();
   await page.locator(`tr[data-message-id="${pausedId}"]`).waitFor();
+  // Its outcome (during the pause or after) updates the one row; a later event's stored row marks that it has arrived.
+  const marker = `e2e-paused-marker-${runId}`;
+  await trackFromServer('Paused Marker', marker);
+  await page.locator(`tr.row[data-message-id="${marker}"][data-status="stored"]`).waitFor({ timeout: 15_000 });
+  expect(await page.locator(`tr.row[data-message-id="${pausedId}"]`).evaluateAll((rows) => rows.map((row) => row.getAttribute('data-status')))).toEqual(['stored']);
 
   await page.fill('#live-filter', 'Server Event 2');
   await expect.poll(() => page.locator('#live-rows tr.row').count()).toBe(1);

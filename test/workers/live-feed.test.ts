@@ -1,4 +1,4 @@
-/** The live-feed room: back-fill, broadcast order, filters, isolation, slow clients, hibernation. */
+/** The live-feed room: back-fill, broadcast order, received then outcome, the edge's announce, filters, isolation, slow clients, hibernation. */
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { publishToLiveFeed } from '../../durable-objects/live-feed-publish';
@@ -6,7 +6,9 @@ import { MAX_UNACKED_BYTES, RING_SIZE, type LiveFeed } from '../../durable-objec
 import { createRedis } from '../../lib/redis';
 import { eventStreamKey, STREAM_EVENT_FIELD } from '../../lib/stream';
 import type { CollectedEvent } from '../../schema/event';
-import { createTestWorkspace, env } from './support';
+import { basic, createTestWorkspace, env } from './support';
+import { callCollect, RecordingQueue, trackEvent } from './collect-support';
+import { deliver } from './pipeline-support';
 import { connectLive, feedItem, nextEvents, openFeed, ticketFor } from './live-support';
 
 function room(workspaceId: string): DurableObjectStub<LiveFeed> {
@@ -77,7 +79,8 @@ describe('back-fill', () => {
     await redis.xadd(eventStreamKey(ws.workspaceId), '*', { [STREAM_EVENT_FIELD]: JSON.stringify(collected) });
     const { backfill, reader } = await openFeed(await ticketFor(ws.secretKey));
     expect(backfill).toHaveLength(1);
-    expect(backfill[0]).toMatchObject({ messageId: collected.messageId, event: 'Mirrored Event', status: 'flagged', reason: 'webdriver', personId: 'mirror-user' });
+    // Accepted, maybe not stored yet: shown as received, with the edge's bot verdict.
+    expect(backfill[0]).toMatchObject({ messageId: collected.messageId, event: 'Mirrored Event', status: 'received', reason: 'webdriver', personId: null, userId: 'mirror-user' });
     reader.socket.close();
   });
 });
@@ -137,6 +140,89 @@ describe('broadcast', () => {
   it('publishing never throws into the pipeline, even with a broken room call', async () => {
     const broken = { ...env, LIVE_FEED: { getByName: () => { throw new Error('namespace down'); } } } as unknown as Env;
     await expect(publishToLiveFeed(broken, 'w', [feedItem('w')])).resolves.toMatchObject({ workspaceId: 'w', items: 1, seqFrom: null, error: 'namespace down' });
+  });
+});
+
+describe('received, then the outcome', () => {
+  it("an outcome replaces its received item in place (same seq), and back-fill shows the outcome", async () => {
+    const ws = await createTestWorkspace('live outcome');
+    const { reader } = await openFeed(await ticketFor(ws.secretKey), '&backfill=0');
+    const received = [feedItem(ws.workspaceId, { status: 'received', personId: null, event: 'R1' }), feedItem(ws.workspaceId, { status: 'received', personId: null, event: 'R2' })];
+    await publishToLiveFeed(env, ws.workspaceId, received);
+    const first = await nextEvents(reader);
+    expect(first.map((item) => [item.event, item.status])).toEqual([['R1', 'received'], ['R2', 'received']]);
+    await publishToLiveFeed(env, ws.workspaceId, [
+      { ...received[1]!, status: 'flagged', reason: 'ip_rate', personId: 'person-r2' },
+      { ...received[0]!, status: 'stored', personId: 'person-r1' },
+    ]);
+    const outcomes = await nextEvents(reader);
+    expect(outcomes.map((item) => [item.event, item.status, item.personId, item.seq])).toEqual([
+      ['R2', 'flagged', 'person-r2', first[1]?.seq],
+      ['R1', 'stored', 'person-r1', first[0]?.seq],
+    ]);
+    const late = await openFeed(await ticketFor(ws.secretKey));
+    expect(late.backfill.map((item) => [item.event, item.status, item.seq])).toEqual([
+      ['R1', 'stored', first[0]?.seq],
+      ['R2', 'flagged', first[1]?.seq],
+    ]);
+    // A resolved person id the received item did not have still finds the row through the ring.
+    const byPerson = await openFeed(await ticketFor(ws.secretKey), '&person=person-r1');
+    expect(byPerson.backfill.map((item) => item.event)).toEqual(['R1']);
+    for (const feed of [reader, late.reader, byPerson.reader]) feed.socket.close();
+  });
+
+  it('a received item after its outcome is skipped; a duplicate dropped after a stored event is a row of its own', async () => {
+    const ws = await createTestWorkspace('live races');
+    const { reader } = await openFeed(await ticketFor(ws.secretKey), '&backfill=0');
+    const stored = feedItem(ws.workspaceId, { event: 'Fast consumer' });
+    await publishToLiveFeed(env, ws.workspaceId, [stored]);
+    const [shown] = await nextEvents(reader);
+    await publishToLiveFeed(env, ws.workspaceId, [{ ...stored, status: 'received', personId: null }]);
+    // A client retry of the same messageId: announced again (skipped), then dropped as a duplicate.
+    await publishToLiveFeed(env, ws.workspaceId, [{ ...stored, status: 'dropped', reason: 'duplicate' }]);
+    const [duplicate] = await nextEvents(reader);
+    expect(duplicate).toMatchObject({ messageId: stored.messageId, status: 'dropped', reason: 'duplicate' });
+    expect(duplicate?.seq).toBeGreaterThan(shown?.seq ?? Infinity);
+    expect(reader.pending()).toBe(0);
+    reader.socket.close();
+  });
+
+  it('the edge announces accepted events at once, before any consumer ran: IP anonymised, bot verdict kept; the consumer then confirms them', async () => {
+    const ws = await createTestWorkspace('live edge', { anonymizeIp: true });
+    const { reader } = await openFeed(await ticketFor(ws.secretKey), '&backfill=0');
+    const human = trackEvent({ event: 'Edge Human', context: { ip: '192.0.2.44' } });
+    const browserHeaders = { ...basic(ws.writeKey), origin: 'https://shop.example.com', 'user-agent': 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36' };
+    const { queue } = await callCollect('/v1/track', { headers: { ...browserHeaders, 'cf-connecting-ip': '203.0.113.77' }, json: human });
+    const crawlerHeaders = { ...browserHeaders, 'user-agent': 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)' };
+    const crawler = await callCollect('/v1/track', { headers: crawlerHeaders, json: trackEvent({ event: 'Edge Crawler' }) }, { queue });
+    expect(crawler.response.status).toBe(200);
+    // The recording queue has no consumer: these frames come from the edge alone.
+    const announced = [...(await nextEvents(reader)), ...(await nextEvents(reader))];
+    expect(announced.map((item) => [item.event, item.status, item.personId])).toEqual([['Edge Human', 'received', null], ['Edge Crawler', 'received', null]]);
+    expect(announced[0]?.context).toMatchObject({ ip: '192.0.2.0' });
+    expect(announced[0]?.reason).toBeNull();
+    expect(announced[1]?.reason).toEqual(expect.stringMatching(/\S/));
+
+    await deliver(queue.events());
+    const confirmed = await nextEvents(reader);
+    expect(confirmed.map((item) => [item.event, item.status, item.seq])).toEqual([
+      ['Edge Human', 'stored', announced[0]?.seq],
+      ['Edge Crawler', 'flagged', announced[1]?.seq],
+    ]);
+    expect(confirmed[0]?.personId).toEqual(expect.any(String));
+    reader.socket.close();
+  });
+
+  it('a refused request announces nothing; a queue outage (503) announces nothing', async () => {
+    const ws = await createTestWorkspace('live edge refused');
+    const { reader } = await openFeed(await ticketFor(ws.secretKey), '&backfill=0');
+    const refused = await callCollect('/v1/track', { headers: basic(ws.secretKey), json: { type: 'track', userId: 'u' } });
+    expect(refused.response.status).toBe(400);
+    const down = await callCollect('/v1/track', { headers: basic(ws.secretKey), json: trackEvent({ event: 'Never Queued' }) }, { queue: Object.assign(new RecordingQueue(), { failWith: new Error('queue down') }) });
+    expect(down.response.status).toBe(503);
+    await callCollect('/v1/track', { headers: basic(ws.secretKey), json: trackEvent({ event: 'Marker' }) });
+    expect((await nextEvents(reader)).map((item) => item.event)).toEqual(['Marker']);
+    reader.socket.close();
   });
 });
 

@@ -5,7 +5,6 @@
  * paths Segment's own browser library (analytics-next) posts to: /t /i /p /s /g /a and /b.
  */
 import { Hono, type Context } from 'hono';
-import { createRedis } from '../../lib/redis';
 import { EVENT_TYPES, LIMITS, parsedJsonObjectSchema, type EventType } from '../../schema/event';
 import { REQUEST_REJECTIONS, type BatchResult, type SingleResult } from '../../schema/rejections';
 import { credentialFromHeader } from '../auth/credentials';
@@ -17,6 +16,7 @@ import { corsHeaders, preflight } from './cors';
 import { requestFacts } from './enrich';
 import { mirrorToStream, sendToQueue, streamMaxLen, type SerializedEvent } from './handoff';
 import { ingest, type IngestResult } from './ingest';
+import { announceToLiveFeed } from './live-announce';
 import { readJsonBody } from './parse-body';
 import { assertWithinQuota } from './quota';
 import { requestTraffic, type RequestTraffic } from './traffic';
@@ -41,11 +41,12 @@ async function identifySender(c: Context<AppEnv>, body: unknown, allowSecret: bo
   return sender;
 }
 
-/** Queue first (a 2xx means handed off); the stream mirror runs after the response. */
+/** Queue first (a 2xx means handed off); the live room and the stream mirror run after the response. */
 async function handOff(c: Context<AppEnv>, sender: Sender, accepted: readonly SerializedEvent[]): Promise<void> {
   if (accepted.length === 0) return;
   await sendToQueue(c.env.EVENTS, accepted);
-  c.executionCtx.waitUntil(mirrorToStream(createRedis(c.env), sender.key.workspace.id, accepted, streamMaxLen(c.env)));
+  c.executionCtx.waitUntil(announceToLiveFeed(c.env, sender.key.workspace.id, accepted));
+  c.executionCtx.waitUntil(mirrorToStream(c.env, sender.key.workspace.id, accepted, streamMaxLen(c.env)));
 }
 
 /** Batch-level defaults; their nesting is bounded per event once merged (validate.ts). */

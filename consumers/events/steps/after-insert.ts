@@ -9,8 +9,8 @@
  * - webhooks: enqueue matching subscriptions on WEBHOOKS
  * - schema_registry: record event names and property keys seen
  */
-import { publishToLiveFeed } from '../../../durable-objects/live-feed-publish';
-import type { FeedItem, FeedStatus } from '../../../schema/feed';
+import { feedItemOf, publishToLiveFeed } from '../../../durable-objects/live-feed-publish';
+import type { FeedItem, FeedOutcome } from '../../../schema/feed';
 import type { BatchState, PipelineDeps, PipelineItem, Step } from '../types';
 import { segmentsHook } from '../segments-hook';
 import { usageHook } from '../usage-check';
@@ -22,26 +22,8 @@ export interface AfterInsertHook {
   run(deps: PipelineDeps, state: BatchState): Promise<void>;
 }
 
-function feedItem(item: PipelineItem, status: FeedStatus, reason: string | null): FeedItem | null {
-  const event = item.event;
-  if (!event) return null;
-  return {
-    workspaceId: event.workspaceId,
-    messageId: event.messageId,
-    type: event.type,
-    event: event.event,
-    personId: item.personId ?? null,
-    userId: event.userId,
-    anonymousId: event.anonymousId,
-    timestamp: event.timestamp,
-    receivedAt: event.receivedAt,
-    source: event.source,
-    status,
-    reason,
-    properties: event.properties,
-    traits: event.traits,
-    context: event.context,
-  };
+function feedItem(item: PipelineItem, status: FeedOutcome, reason: string | null): FeedItem | null {
+  return item.event ? feedItemOf(item.event, status, reason, item.personId ?? null) : null;
 }
 
 export function feedItemsOf(state: BatchState): FeedItem[] {

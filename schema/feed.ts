@@ -1,6 +1,6 @@
 /** Messages of the live feed: what the consumer publishes and what the dashboard receives. */
 import { z } from 'zod';
-import { EVENT_SOURCES, EVENT_TYPES, jsonObjectSchema, type EventSource, type EventType, type JsonObject } from './event';
+import { collectedEventSchema, EVENT_SOURCES, EVENT_TYPES, jsonObjectSchema, type CollectedEvent, type EventSource, type EventType, type JsonObject } from './event';
 
 /** stored: counted normally; flagged: stored but excluded (bot, plan violation); dropped: not stored (e.g. duplicate). */
 export type FeedStatus = 'stored' | 'flagged' | 'dropped';
@@ -21,6 +21,8 @@ export interface FeedItem {
   properties: JsonObject;
   traits: JsonObject;
   context: JsonObject;
+  /** What the tracking plan said about the event (flagged or recorded), when anything. */
+  plan?: CollectedEvent['plan'];
 }
 
 /** Validates feed items read back from storage (the live room's ring). */
@@ -40,6 +42,7 @@ export const feedItemSchema = z.object({
   properties: jsonObjectSchema,
   traits: jsonObjectSchema,
   context: jsonObjectSchema,
+  plan: collectedEventSchema.shape.plan,
 }) satisfies z.ZodType<FeedItem>;
 
 /** A feed item as the room sends it: `seq` orders items within one workspace's room. */

@@ -7,9 +7,11 @@
  * (consumers/events/segments-hook.ts). Later ones add an entry to AFTER_INSERT_HOOKS, nothing
  * else changes:
  * - webhooks: enqueue matching subscriptions on WEBHOOKS
- * - schema_registry: record event names and property keys seen
+ * Schema discovery needs no hook: the row carries its paths and types (schema-paths.ts) and
+ * ClickHouse materialized views aggregate them as the rows are inserted.
  */
 import { publishToLiveFeed } from '../../../durable-objects/live-feed-publish';
+import type { CollectedEvent } from '../../../schema/event';
 import type { FeedItem, FeedStatus } from '../../../schema/feed';
 import type { BatchState, PipelineDeps, PipelineItem, Step } from '../types';
 import { segmentsHook } from '../segments-hook';
@@ -41,11 +43,23 @@ function feedItem(item: PipelineItem, status: FeedStatus, reason: string | null)
     properties: event.properties,
     traits: event.traits,
     context: event.context,
+    ...(event.plan ? { plan: event.plan } : {}),
   };
 }
 
+/** Why a stored event is flagged (bot reasons, then `plan_violation`), or null when it is not. */
+export function flagReasonOf(event: CollectedEvent): string | null {
+  const reasons: string[] = [];
+  if (event.bot.flagged) reasons.push(event.bot.reason ?? 'bot');
+  if (event.plan?.flagged) reasons.push(event.plan.unplanned ? 'plan_violation:unplanned' : 'plan_violation');
+  return reasons.length > 0 ? reasons.join(' ') : null;
+}
+
 export function feedItemsOf(state: BatchState): FeedItem[] {
-  const stored = state.stored.map((item) => (item.event?.bot.flagged ? feedItem(item, 'flagged', item.event.bot.reason ?? 'bot') : feedItem(item, 'stored', null)));
+  const stored = state.stored.map((item) => {
+    const reason = item.event ? flagReasonOf(item.event) : null;
+    return reason === null ? feedItem(item, 'stored', null) : feedItem(item, 'flagged', reason);
+  });
   const dropped = state.dropped.map((item) => feedItem(item, 'dropped', item.outcome.kind === 'drop' ? item.outcome.reason : null));
   return [...stored, ...dropped].filter((item): item is FeedItem => item !== null);
 }

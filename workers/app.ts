@@ -10,6 +10,7 @@ import { dashboardSecurityHeaders } from './dashboard/security-headers';
 import type { AppEnv } from './context';
 import { queryApiRoutes } from './api/routes';
 import { segmentRoutes } from './api/segments';
+import { schemaRoutes } from './api/schema';
 import { trackingPlanRoutes } from './api/tracking-plans';
 import { usageRoutes } from './api/usage';
 import { ApiError, errorBody } from './errors';
@@ -36,6 +37,7 @@ export function createApp(keyStore = new KeyStore(), planStore = new PlanStore()
   app.route('/v1', usageRoutes);
   app.route('/v1', segmentRoutes);
   app.route('/v1', trackingPlanRoutes);
+  app.route('/v1', schemaRoutes);
   app.use('/dashboard', dashboardSecurityHeaders);
   app.use('/dashboard/*', dashboardSecurityHeaders);
   app.route('/dashboard', dashboardSessionRoutes);

@@ -8,6 +8,7 @@ import type { AdminActor, AppEnv } from '../context';
 import { ApiError } from '../errors';
 import { parseJsonBody } from '../validation';
 import { segmentApi } from '../api/segments';
+import { schemaApi } from '../api/schema';
 import { trackingPlanApi } from '../api/tracking-plans';
 import { deadLetterRoutes } from './dead-letters';
 import { createWorkspace, getKey, getWorkspace, issueKey, listKeys, listWorkspaces, revokeKey, rotateKey, setAllowedOrigins, updateWorkspace, updateWorkspaceSettings } from './control-plane';
@@ -33,6 +34,7 @@ const workspaceInPath = createMiddleware<AppEnv>(async (c, next) => {
 const adminScope = (c: Context<AppEnv>) => ({ workspaceId: c.req.param('id') ?? '', actor: c.var.adminActor.kind === 'operator' ? 'operator' : 'admin:secret-key' });
 const workspaceSegments = segmentApi(adminScope);
 const workspaceTrackingPlan = trackingPlanApi(adminScope);
+const workspaceSchema = schemaApi(adminScope);
 
 export const adminRoutes = new Hono<AppEnv>()
   .use('*', requireAdmin)
@@ -42,8 +44,11 @@ export const adminRoutes = new Hono<AppEnv>()
   .use('/workspaces/:id/computed-traits/*', workspaceInPath)
   .use('/workspaces/:id/tracking-plan', workspaceInPath)
   .use('/workspaces/:id/tracking-plan/*', workspaceInPath)
+  .use('/workspaces/:id/schema', workspaceInPath)
+  .use('/workspaces/:id/schema/*', workspaceInPath)
   .route('/workspaces/:id', workspaceSegments)
   .route('/workspaces/:id', workspaceTrackingPlan)
+  .route('/workspaces/:id', workspaceSchema)
   .post('/workspaces', async (c) => {
     assertOperator(c.var.adminActor);
     const input = await parseJsonBody(c.req.raw, createWorkspaceSchema);

@@ -17,6 +17,7 @@ import { MAX_SCHEMA_KEY_ROWS, planViolationCountsQuery, schemaEventsQuery, schem
 import { draftPlanFromDiscovery, eventSchemaReports, schemaMarkdown, schemaReport, type DiscoveryInput } from '../../lib/tracking-plans/discovery';
 import { getTrackingPlan } from '../../lib/tracking-plans/store';
 import { EVENT_TYPES } from '../../schema/event';
+import { getWorkspace } from '../admin/control-plane';
 import { requireSecretKeyOrSession } from '../auth/session';
 import type { AppEnv } from '../context';
 import { ApiError } from '../errors';
@@ -32,8 +33,14 @@ const violationRow = z.object({ type: z.string(), event: z.string(), rule: z.str
 const reportQuery = z.object({ days: z.coerce.number().int().min(1).max(3650).default(30) });
 const eventQuery = reportQuery.extend({ type: z.enum(EVENT_TYPES).default('track') });
 
-async function discoveryInput(c: Context<AppEnv>, days: number, only: SchemaEventKey | null): Promise<DiscoveryInput> {
-  const workspaceId = c.var.apiKey.workspace.id;
+/** Whose schema a request reads: a workspace's own key or session (/v1), or the admin API for a chosen workspace. */
+export type SchemaScope = (c: Context<AppEnv>) => { workspaceId: string };
+
+async function workspaceName(c: Context<AppEnv>, workspaceId: string): Promise<string> {
+  return (await getWorkspace(c.env.DB, workspaceId))?.name ?? workspaceId;
+}
+
+async function discoveryInput(c: Context<AppEnv>, workspaceId: string, days: number, only: SchemaEventKey | null): Promise<DiscoveryInput> {
   const fromDay = new Date(Date.now() - days * DAY_MS).toISOString().slice(0, 10);
   const [stored, rows] = await Promise.all([
     getTrackingPlan(c.env.DB, workspaceId),
@@ -51,27 +58,34 @@ async function discoveryInput(c: Context<AppEnv>, days: number, only: SchemaEven
   };
 }
 
+export function schemaApi(scope: SchemaScope): Hono<AppEnv> {
+  return new Hono<AppEnv>()
+    .get('/schema', async (c) => {
+      const { days } = parseQuery(c.req.url, reportQuery);
+      return c.json(schemaReport(await discoveryInput(c, scope(c).workspaceId, days, null)));
+    })
+    .get('/schema/events/:name', async (c) => {
+      const { days, type } = parseQuery(c.req.url, eventQuery);
+      const only = { type, event: type === 'identify' || type === 'group' || type === 'alias' ? '' : c.req.param('name') };
+      const input = await discoveryInput(c, scope(c).workspaceId, days, only);
+      const report = eventSchemaReports(input).find((entry) => entry.type === only.type && entry.event === only.event);
+      if (!report) throw new ApiError(404, 'event_not_found', 'No such event was received, and the tracking plan does not list it.');
+      return c.json({ ...report, plan: input.plan ? { id: input.plan.id ?? null, name: input.plan.name, version: input.plan.version ?? null } : null });
+    })
+    .get('/schema/docs.md', async (c) => {
+      const { days } = parseQuery(c.req.url, reportQuery);
+      const { workspaceId } = scope(c);
+      const markdown = schemaMarkdown(await discoveryInput(c, workspaceId, days, null), await workspaceName(c, workspaceId), Date.now());
+      return c.body(markdown, 200, { 'content-type': 'text/markdown; charset=utf-8' });
+    })
+    .get('/schema/draft-plan', async (c) => {
+      const { workspaceId } = scope(c);
+      const input = await discoveryInput(c, workspaceId, 1, null);
+      return c.json({ plan: draftPlanFromDiscovery(input, `${await workspaceName(c, workspaceId)} (drafted from discovery)`), truncated: input.truncated ?? false });
+    });
+}
+
 export const schemaRoutes = new Hono<AppEnv>()
   .use('/schema', requireSecretKeyOrSession)
   .use('/schema/*', requireSecretKeyOrSession)
-  .get('/schema', async (c) => {
-    const { days } = parseQuery(c.req.url, reportQuery);
-    return c.json(schemaReport(await discoveryInput(c, days, null)));
-  })
-  .get('/schema/events/:name', async (c) => {
-    const { days, type } = parseQuery(c.req.url, eventQuery);
-    const only = { type, event: type === 'identify' || type === 'group' || type === 'alias' ? '' : c.req.param('name') };
-    const input = await discoveryInput(c, days, only);
-    const report = eventSchemaReports(input).find((entry) => entry.type === only.type && entry.event === only.event);
-    if (!report) throw new ApiError(404, 'event_not_found', 'No such event was received, and the tracking plan does not list it.');
-    return c.json({ ...report, plan: input.plan ? { id: input.plan.id ?? null, name: input.plan.name, version: input.plan.version ?? null } : null });
-  })
-  .get('/schema/docs.md', async (c) => {
-    const { days } = parseQuery(c.req.url, reportQuery);
-    const markdown = schemaMarkdown(await discoveryInput(c, days, null), c.var.apiKey.workspace.name, Date.now());
-    return c.body(markdown, 200, { 'content-type': 'text/markdown; charset=utf-8' });
-  })
-  .get('/schema/draft-plan', async (c) => {
-    const input = await discoveryInput(c, 1, null);
-    return c.json({ plan: draftPlanFromDiscovery(input, `${c.var.apiKey.workspace.name} (drafted from discovery)`), truncated: input.truncated ?? false });
-  });
+  .route('/', schemaApi((c) => ({ workspaceId: c.var.apiKey.workspace.id })));

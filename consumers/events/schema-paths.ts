@@ -55,10 +55,32 @@ export function isSensitiveKey(key: string): boolean {
   return SENSITIVE_KEY.test(key);
 }
 
-function exampleOf(key: string, value: JsonValue): string {
+interface KeyFacts {
+  placeholder: string | null;
+  sensitive: boolean;
+}
+
+/**
+ * What the key-name regexes say about a key, remembered: the same few hundred keys come back in
+ * every event, and the regexes were most of the walk's cost. Pure data, bounded, cleared when full.
+ */
+const KEY_FACTS_KEPT = 20_000;
+const keyFactsCache = new Map<string, KeyFacts>();
+
+function keyFacts(key: string): KeyFacts {
+  let facts = keyFactsCache.get(key);
+  if (facts === undefined) {
+    facts = { placeholder: dynamicKeyPlaceholder(key), sensitive: isSensitiveKey(key) };
+    if (keyFactsCache.size >= KEY_FACTS_KEPT) keyFactsCache.clear();
+    keyFactsCache.set(key, facts);
+  }
+  return facts;
+}
+
+function exampleOf(facts: KeyFacts, value: JsonValue): string {
   if (value === null || typeof value === 'object') return '';
   const text = String(value);
-  if (isSensitiveKey(key) || (typeof value === 'string' && SENSITIVE_VALUE.test(text))) return '';
+  if (facts.sensitive || (typeof value === 'string' && SENSITIVE_VALUE.test(text))) return '';
   return text.length > SCHEMA_LIMITS.maxExampleLength ? `${text.slice(0, SCHEMA_LIMITS.maxExampleLength)}…` : text;
 }
 
@@ -104,13 +126,13 @@ class PathCollector {
     return this.columns.schema_paths.length >= SCHEMA_LIMITS.maxPaths;
   }
 
-  add(path: string, key: string, value: JsonValue): void {
+  add(path: string, facts: KeyFacts, value: JsonValue): void {
     if (this.full) return;
     this.columns.schema_paths.push(path);
     this.columns.schema_types.push(discoveredTypeOf(value));
     this.columns.schema_value_hashes.push(valueHash(value));
-    this.columns.schema_examples.push(exampleOf(key, value));
-    if (Array.isArray(value)) this.items(`${path}[]`, key, value);
+    this.columns.schema_examples.push(exampleOf(facts, value));
+    if (Array.isArray(value)) this.items(`${path}[]`, facts, value);
     else if (value !== null && typeof value === 'object') this.object(`${path}.`, value);
   }
 
@@ -119,13 +141,14 @@ class PathCollector {
       if (this.full) return;
       const value = object[key];
       if (value === undefined) continue;
-      this.add(`${prefix}${dynamicKeyPlaceholder(key) ?? key}`, key, value);
+      const facts = keyFacts(key);
+      this.add(`${prefix}${facts.placeholder ?? key}`, facts, value);
     }
   }
 
-  private items(path: string, key: string, items: JsonValue[]): void {
+  private items(path: string, facts: KeyFacts, items: JsonValue[]): void {
     const count = Math.min(items.length, SCHEMA_LIMITS.maxItems);
-    for (let index = 0; index < count; index++) this.add(path, key, items[index] as JsonValue);
+    for (let index = 0; index < count; index++) this.add(path, facts, items[index] as JsonValue);
   }
 }
 

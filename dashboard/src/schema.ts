@@ -101,7 +101,7 @@ function eventsTable(events: EventSummary[]): HTMLElement {
           h(
             'tr',
             { 'data-event': event.event, 'data-type': event.type },
-            h('td', {}, h('a', { href: eventHash(event) }, event.event || '(no name)'), event.description ? h('div', { class: 'hint muted' }, event.description) : null),
+            h('td', {}, h('a', { href: eventHash(event) }, event.event || `(${event.type})`), event.description ? h('div', { class: 'hint muted' }, event.description) : null),
             h('td', {}, event.type),
             h('td', {}, statusBadge(event.status)),
             h('td', { class: 'num' }, formatNumber(event.volume)),

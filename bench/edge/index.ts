@@ -215,7 +215,7 @@ async function importRepo<T>(...segments: string[]): Promise<T> {
 }
 
 /** Microseconds per event of `step` over all events, best of a few warm rounds (least disturbed by other load). */
-function perEventMicros(events: readonly unknown[], step: (event: unknown) => unknown, rounds = 30): number {
+export function perEventMicros(events: readonly unknown[], step: (event: unknown) => unknown, rounds = 30): number {
   let best = Number.POSITIVE_INFINITY;
   for (let round = 0; round < rounds; round++) {
     const started = performance.now();

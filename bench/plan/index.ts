@@ -5,6 +5,7 @@
  *   that every event conforms to, and with the same plan in flag mode when 10% of the events
  *   break it. Requests of the three kinds alternate, so they share the machine's conditions;
  *   the ratio to the no-plan median is the number to read (goal: at most +10%).
+ * The plan is lib/tracking-plans/fixtures/benchmark-plan.ts (also used by validate-benchmark.test.ts).
  * - Consumer: the discovery columns (paths, types, value hashes, examples) and the plan columns
  *   per event, against building the whole ClickHouse row (which includes them).
  */
@@ -14,11 +15,10 @@ import { z } from 'zod';
 import { buildEventRow } from '../../consumers/events/event-row';
 import { planViolationColumns, schemaColumns } from '../../consumers/events/schema-paths';
 import { REPO_ROOT } from '../../dev/process';
-import publicApiFixture from '../../lib/tracking-plans/fixtures/public-api.json';
-import { importSegmentPlan } from '../../lib/tracking-plans/segment-import';
+import { benchmarkPlan, conformingPropertiesOf } from '../../lib/tracking-plans/fixtures/benchmark-plan';
 import type { CollectedEvent, JsonObject } from '../../schema/event';
 import type { PlannedEvent, TrackingPlan } from '../../schema/tracking-plan';
-import { recordingQueue, stubCloudflareModules, stubUpstash } from '../edge/index';
+import { perEventMicros, recordingQueue, stubCloudflareModules, stubUpstash } from '../edge/index';
 import { summarize, writeReport, type Row } from '../report';
 
 const GOAL_RATIO = 1.1;
@@ -31,44 +31,18 @@ interface FetchableApp {
   fetch(request: Request, env: unknown, ctx: unknown): Response | Promise<Response>;
 }
 
-const CONFORMING: Record<string, JsonObject> = {
-  'Order Completed': {
-    order_id: 'ord_9f3k2m1x',
-    revenue: 59.9,
-    currency: 'EUR',
-    coupon: null,
-    products: [{ product_id: 'p-1', sku: 'TSHIRT-M', price: 25, quantity: 2 }, { product_id: 'p-2', price: 9.9 }],
-    shipping: { method: 'express', address: { country: 'DE', postal_code: '10115' } },
-  },
-  'Product Viewed': { product_id: 'p-1', name: 'T-shirt', category: null, price: 25, position: 3, url: 'https://shop.example/p/1', tags: ['cotton', 'summer'] },
-  'Checkout Step Viewed': { checkout_id: 'c-1', step: 2, discount_rate: 0.1, payment_method: null },
-  'Signed Up': { method: 'email', email: 'ada@example.com', platform: 'web', marketing_opt_in: true },
-  'Products Searched': { query: 'shoes', filters: [{ field: 'price', min: 10, max: 90 }, { field: 'brand', values: ['acme'] }], sort: 'price_asc', page: 2 },
-};
 const BROKEN: JsonObject = { order_id: 'nope', products: [] };
-
-/** 200 events cycling through the fixture's shapes, with its common (context) rule. */
-function benchPlan(): TrackingPlan {
-  const source = importSegmentPlan(publicApiFixture).plan;
-  const templates = source.events.filter((event) => event.version === 1 && CONFORMING[event.name] !== undefined);
-  const events: PlannedEvent[] = Array.from({ length: PLAN_SIZE }, (_, index) => {
-    const template = templates[index % templates.length] as PlannedEvent;
-    return { ...template, name: `${template.name} ${index}` };
-  });
-  return { name: 'Bench', events, ...(source.common ? { common: source.common } : {}) };
-}
 
 function batchBody(plan: TrackingPlan, variant: number, brokenShare: number): string {
   const batch = Array.from({ length: BATCH }, (_, index) => {
     const planned = plan.events[(variant * BATCH + index) % plan.events.length] as PlannedEvent;
-    const shape = planned.name.replace(/ \d+$/, '');
-    const broken = brokenShare > 0 && index % Math.round(1 / brokenShare) === 0 && shape === 'Order Completed';
+    const broken = brokenShare > 0 && index % Math.round(1 / brokenShare) === 0 && planned.name.startsWith('Order Completed');
     return {
       type: 'track',
       event: planned.name,
       messageId: `plan-${variant}-${index}-${Math.random().toString(36).slice(2)}`,
       userId: `user-${index % 50}`,
-      properties: broken ? BROKEN : (CONFORMING[shape] ?? {}),
+      properties: broken ? BROKEN : conformingPropertiesOf(planned.name),
       context: { app: { version: '2.14.0' }, locale: 'en-GB', library: { name: 'analytics-node', version: '2.1.0' } },
       originalTimestamp: new Date(Date.now() - 1000 - index).toISOString(),
     };
@@ -132,7 +106,7 @@ async function edgeRows(): Promise<Row[]> {
   const upstash = stubUpstash();
   upstash.commandsPerPipeline = BATCH;
   const { createApp } = await importRepo<{ createApp(): FetchableApp }>('workers', 'app.ts');
-  const plan = benchPlan();
+  const plan = benchmarkPlan(PLAN_SIZE);
   const { queue } = recordingQueue();
   const common = { EVENTS: queue, KEY_CACHE_TTL_SECONDS: '3600', STREAM_MAXLEN: '100000', UPSTASH_REDIS_REST_URL: 'http://upstash.bench', UPSTASH_REDIS_REST_TOKEN: 'bench' };
   // One app per workspace, so each has its own warm key and plan caches, as a busy isolate would.
@@ -166,19 +140,8 @@ async function edgeRows(): Promise<Row[]> {
   });
 }
 
-/** Best of a few warm rounds (least disturbed by other load on the machine). */
-function perEventMicros(events: readonly CollectedEvent[], step: (event: CollectedEvent) => unknown, rounds = 40): number {
-  let best = Number.POSITIVE_INFINITY;
-  for (let round = 0; round < rounds; round++) {
-    const started = performance.now();
-    for (const event of events) step(event);
-    best = Math.min(best, ((performance.now() - started) * 1000) / events.length);
-  }
-  return best;
-}
-
 function consumerRows(): Row[] {
-  const plan = benchPlan();
+  const plan = benchmarkPlan(PLAN_SIZE);
   const events: CollectedEvent[] = Array.from({ length: 2000 }, (_, index) => {
     const planned = plan.events[index % plan.events.length] as PlannedEvent;
     const at = new Date(Date.now() - index).toISOString();
@@ -192,7 +155,7 @@ function consumerRows(): Row[] {
       anonymousId: null,
       groupId: null,
       previousId: null,
-      properties: CONFORMING[planned.name.replace(/ \d+$/, '')] ?? {},
+      properties: conformingPropertiesOf(planned.name),
       traits: {},
       context: { app: { version: '2.14.0' }, locale: 'en-GB', library: { name: 'analytics-node', version: '2.1.0' } },
       integrations: {},
@@ -211,9 +174,10 @@ function consumerRows(): Row[] {
       ...(index % 10 === 0 ? { plan: { flagged: true, unplanned: false, violations: [{ path: 'properties.order_id', rule: 'pattern', message: 'must match pattern' }] } } : {}),
     };
   });
-  const row = perEventMicros(events, (event) => buildEventRow(event, 'person', Date.now()));
-  const discovery = perEventMicros(events, (event) => schemaColumns(event));
-  const planColumns = perEventMicros(events, (event) => planViolationColumns(event.plan));
+  const each = (step: (event: CollectedEvent) => unknown) => perEventMicros(events, (event) => step(event as CollectedEvent), 40);
+  const row = each((event) => buildEventRow(event, 'person', Date.now()));
+  const discovery = each((event) => schemaColumns(event));
+  const planColumns = each((event) => planViolationColumns(event.plan));
   const paths = events.reduce((sum, event) => sum + schemaColumns(event).schema_paths.length, 0) / events.length;
   return [
     { step: 'whole ClickHouse row (buildEventRow, discovery included)', 'µs/event': row, 'share of the row': 1 },

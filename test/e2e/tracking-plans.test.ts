@@ -12,21 +12,20 @@
  *   high-cardinality key and a dynamic-key event flagged; look-alike event names; docs and a draft plan;
  * - `plan export` round trip and `plan codegen`, whose module type-checks in use and refuses misuse.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Analytics } from '@segment/analytics-node';
 import ts from 'typescript';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { z } from 'zod';
 import { REPO_ROOT } from '../../dev/process';
 import { uint64 } from '../../lib/event-queries';
 import { sql } from '../../lib/sql';
 import { importSegmentPlan } from '../../lib/tracking-plans/segment-import';
 import { startTestWorker, type TestWorker } from '../support/worker';
-import { eventually, selectRows } from './pipeline-support';
+import { adminCli, eventually, openLiveFeed, selectRows } from './pipeline-support';
 
 const PLAN_FILE = join(REPO_ROOT, 'lib', 'tracking-plans', 'fixtures', 'public-api.json');
 
@@ -42,19 +41,7 @@ afterAll(async () => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-function admin(...args: string[]): { status: number | null; json: unknown; stderr: string } {
-  const result = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(REPO_ROOT, 'dev', 'admin.ts'), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, MONFRI_URL: worker.url, OPERATOR_TOKEN: worker.operatorToken },
-  });
-  let json: unknown = null;
-  try {
-    json = JSON.parse(result.stdout);
-  } catch {
-    json = result.stdout;
-  }
-  return { status: result.status, json, stderr: result.stderr };
-}
+const admin = (...args: string[]) => adminCli(worker, ...args);
 
 /**
  * fetch, tried once more when a pooled keep-alive connection turned out closed by wrangler dev
@@ -87,19 +74,10 @@ interface FeedItem {
   plan?: { flagged: boolean; unplanned: boolean; violations: { path: string; rule: string; message: string }[] };
 }
 
+/** The feed after a fresh ticket (the ticket call may meet a stale keep-alive socket, see fetchFresh). */
 async function openFeed(secretKey: string, seen: FeedItem[]): Promise<WebSocket> {
-  const response = await fetchFresh(`${worker.url}/v1/live/ticket`, { method: 'POST', headers: { authorization: `Bearer ${secretKey}` } });
-  const { ticket } = (await response.json()) as { ticket: string };
-  const socket = new WebSocket(`${worker.url.replace(/^http/, 'ws')}/v1/live?ticket=${encodeURIComponent(ticket)}&backfill=0`);
-  socket.on('message', (data) => {
-    const frame = JSON.parse(String(data)) as { type: string; items?: FeedItem[] };
-    if (frame.type === 'events') seen.push(...(frame.items ?? []));
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve());
-    socket.once('error', reject);
-  });
-  return socket;
+  await fetchFresh(`${worker.url}/health`);
+  return openLiveFeed(worker.url, secretKey, seen);
 }
 
 async function api<T>(secretKey: string, path: string): Promise<T> {

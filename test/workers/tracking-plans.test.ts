@@ -8,7 +8,14 @@ import configApiFixture from '../../lib/tracking-plans/fixtures/config-api-v7.js
 import publicApiFixture from '../../lib/tracking-plans/fixtures/public-api.json';
 import typewriterFixture from '../../lib/tracking-plans/fixtures/typewriter-v8.json';
 import { importSegmentPlan } from '../../lib/tracking-plans/segment-import';
+import type { CollectedEvent } from '../../schema/event';
 import type { TrackingPlan } from '../../schema/tracking-plan';
+import { buildEventRow } from '../../consumers/events/event-row';
+import { feedItemsOf } from '../../consumers/events/steps/after-insert';
+import { segmentEventOf } from '../../consumers/events/segments-hook';
+import type { BatchState, PipelineItem } from '../../consumers/events/types';
+import { PlanStore } from '../../workers/collect/plan-screen';
+import { collected } from './pipeline-support';
 import { callCollect, type BatchAnswer, type ErrorAnswer } from './collect-support';
 import { basic, bearer, call, createTestWorkspace, OPERATOR, type DemoWorkspace } from './support';
 
@@ -197,5 +204,69 @@ describe('tracking plan at the edge', () => {
     expect((await putPlan(ws, withCoupon)).body.trackingPlan.version).toBe(2);
     const second = await sendBatch(ws, [unplanned]);
     expect(second.events[0]?.plan).toBeUndefined();
+  });
+});
+
+describe('the per-isolate plan cache', () => {
+  /** One module's unit test: a D1 stand-in that answers the plan row, counts reads, or fails. */
+  function database(answer: () => unknown): { db: D1Database; reads: () => number } {
+    let reads = 0;
+    const db = { prepare: () => ({ bind: () => ({ first: async () => { reads++; return answer(); } }) }) } as unknown as D1Database;
+    return { db, reads: () => reads };
+  }
+  const planText = JSON.stringify({ name: 'Cached', events: [] });
+
+  it('reads D1 once per TTL, parses a revision once, and follows a new revision', async () => {
+    let row: unknown = { id: 'tp_1', version: 1, plan: planText };
+    const { db, reads } = database(() => row);
+    const store = new PlanStore();
+    const first = await store.current(db, 'ws', 30, 1_000);
+    expect(first).toMatchObject({ id: 'tp_1', version: 1, name: 'Cached' });
+    expect(await store.current(db, 'ws', 30, 2_000)).toBe(first);
+    expect(reads()).toBe(1);
+    // Expired, same revision: read again, not parsed again.
+    expect(await store.current(db, 'ws', 30, 40_000)).toBe(first);
+    expect(reads()).toBe(2);
+    row = { id: 'tp_1', version: 2, plan: planText };
+    expect(await store.current(db, 'ws', 30, 80_000)).toMatchObject({ version: 2 });
+    row = null;
+    expect(await store.current(db, 'ws', 30, 120_000)).toBeNull();
+  });
+
+  it('keeps applying the plan it holds when D1 fails, and checks nothing for a workspace it never read', async () => {
+    let fail = false;
+    const { db } = database(() => {
+      if (fail) throw new Error('D1 unavailable');
+      return { id: 'tp_1', version: 1, plan: planText };
+    });
+    const store = new PlanStore();
+    const held = await store.current(db, 'ws', 0, 1_000);
+    fail = true;
+    expect(await store.current(db, 'ws', 0, 2_000)).toBe(held);
+    expect(await store.current(db, 'ws-never-seen', 0, 2_000)).toBeNull();
+  });
+
+  it('does not apply a stored plan no schema reads', async () => {
+    const { db } = database(() => ({ id: 'tp_1', version: 1, plan: '{"name":' }));
+    expect(await new PlanStore().current(db, 'ws', 30)).toBeNull();
+  });
+});
+
+describe('flagged plan violations downstream', () => {
+  const violations = [{ path: 'properties.order_id', rule: 'pattern', message: 'must match pattern' }];
+  function item(plan: CollectedEvent['plan']): PipelineItem {
+    const event = collected('ws_downstream', { userId: 'u1', plan });
+    return { message: {} as Message<unknown>, event, personId: 'user:u1', row: buildEventRow(event, 'user:u1', Date.now()), outcome: { kind: 'ok' } };
+  }
+
+  it('stay out of segments unless the workspace lets them in; recorded-only violations count', () => {
+    expect(segmentEventOf(item({ flagged: true, unplanned: false, violations }))).toBeNull();
+    expect(segmentEventOf(item({ flagged: true, unplanned: false, violations }), true)).not.toBeNull();
+    expect(segmentEventOf(item({ flagged: false, unplanned: true, violations }))).not.toBeNull();
+  });
+
+  it('show on the live feed as flagged with the reasons', () => {
+    const state = { stored: [item({ flagged: true, unplanned: false, violations }), item({ flagged: false, unplanned: true, violations }), item(undefined)], dropped: [] } as unknown as BatchState;
+    expect(feedItemsOf(state).map((entry) => [entry.status, entry.reason, entry.plan?.violations.length ?? 0])).toEqual([['flagged', 'plan_violation', 1], ['stored', null, 1], ['stored', null, 0]]);
   });
 });

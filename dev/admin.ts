@@ -20,10 +20,18 @@
  *   trait list --workspace W
  *   trait create --workspace W --file trait.json   ({name, kind, event, property?, withinDays?})
  *   trait delete NAME --workspace W
+ *   plan import --workspace W --file plan.json   (a Segment plan in any shape, or Monfri's model; prints the import report)
+ *   plan show|versions --workspace W
+ *   plan export --workspace W [--format config-api|public-api] [--out plan.json]
+ *   plan codegen --workspace W --out tracking-plan.ts   (typed wrappers around the SDK's track)
+ *   plan settings --workspace W [--unplanned allow|flag|block] [--violations allow|flag|block] [--flagged-in-segments true|false]
+ *   plan draft --workspace W [--out plan.json]   (a plan describing what was received; import it to adopt it)
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { generateTypedClient } from '../lib/tracking-plans/codegen';
+import { trackingPlanSchema } from '../schema/tracking-plan';
 import { DATA_DIR } from './process';
 
 export class CliError extends Error {}
@@ -84,7 +92,7 @@ export function cliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   return { url, token };
 }
 
-async function request(config: CliConfig, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
+async function request(config: CliConfig, method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(`${config.url}${path}`, {
@@ -134,6 +142,42 @@ function jsonFile(args: ParsedArgs): unknown {
   } catch (error) {
     throw new CliError(`--file ${path} is not JSON: ${String(error)}`);
   }
+}
+
+const PLAN_ACTIONS = ['allow', 'flag', 'block'];
+
+function planSettingsPatch(args: ParsedArgs): Record<string, unknown> {
+  const patch: Record<string, unknown> = {};
+  for (const [flag, field] of [['unplanned', 'unplanned'], ['violations', 'violations']] as const) {
+    const value = args.flags.get(flag);
+    if (value === undefined) continue;
+    if (!PLAN_ACTIONS.includes(value)) throw new CliError(`--${flag} must be allow, flag or block`);
+    patch[field] = value;
+  }
+  const inSegments = args.flags.get('flagged-in-segments');
+  if (inSegments !== undefined) {
+    if (inSegments !== 'true' && inSegments !== 'false') throw new CliError('--flagged-in-segments must be true or false');
+    patch['flaggedInSegments'] = inSegments === 'true';
+  }
+  return { trackingPlan: patch };
+}
+
+/** Writes JSON (or text) to --out when given, and answers what was written; else answers the value itself. */
+function output(args: ParsedArgs, value: unknown): unknown {
+  const out = args.flags.get('out');
+  if (!out || out === 'true') return value;
+  writeFileSync(out, typeof value === 'string' ? value : `${JSON.stringify(value, null, 2)}\n`);
+  return { written: out };
+}
+
+async function planCodegen(config: CliConfig, args: ParsedArgs, workspace: string): Promise<unknown> {
+  const out = required(args, 'out');
+  const answer = await request(config, 'GET', `/admin/workspaces/${enc(workspace)}/tracking-plan`);
+  const stored = typeof answer === 'object' && answer !== null && 'trackingPlan' in answer && typeof answer.trackingPlan === 'object' && answer.trackingPlan !== null && 'plan' in answer.trackingPlan ? answer.trackingPlan.plan : null;
+  const plan = trackingPlanSchema.safeParse(stored);
+  if (!plan.success) throw new CliError(`the Worker answered a plan this CLI cannot read: ${plan.error.issues[0]?.message ?? 'unknown shape'}`);
+  writeFileSync(out, generateTypedClient(plan.data));
+  return { written: out, plan: plan.data.name, version: plan.data.version ?? null, events: new Set(plan.data.events.map((event) => event.name)).size };
 }
 
 /** A verification that found a difference: printed, and the CLI exits 3 so scripts notice. */
@@ -204,6 +248,23 @@ export async function runCommand(argv: readonly string[], config: CliConfig): Pr
       return request(config, 'POST', `/admin/workspaces/${enc(workspace())}/computed-traits`, jsonFile(args));
     case 'trait delete':
       return request(config, 'DELETE', `/admin/workspaces/${enc(workspace())}/computed-traits/${enc(positional(args, 2, 'NAME'))}`);
+    case 'plan import':
+      return request(config, 'PUT', `/admin/workspaces/${enc(workspace())}/tracking-plan`, jsonFile(args));
+    case 'plan show':
+      return request(config, 'GET', `/admin/workspaces/${enc(workspace())}/tracking-plan`);
+    case 'plan versions':
+      return request(config, 'GET', `/admin/workspaces/${enc(workspace())}/tracking-plan/versions`);
+    case 'plan export': {
+      const format = args.flags.get('format') ?? 'public-api';
+      if (format !== 'config-api' && format !== 'public-api') throw new CliError('--format must be config-api or public-api');
+      return output(args, await request(config, 'GET', `/admin/workspaces/${enc(workspace())}/tracking-plan/export?format=${format}`));
+    }
+    case 'plan codegen':
+      return planCodegen(config, args, workspace());
+    case 'plan settings':
+      return request(config, 'PATCH', `/admin/workspaces/${enc(workspace())}/settings`, planSettingsPatch(args));
+    case 'plan draft':
+      return output(args, await request(config, 'GET', `/admin/workspaces/${enc(workspace())}/schema/draft-plan`));
     default:
       if (args.words[0] === 'replay') {
         return request(config, 'POST', '/admin/replay', { workspaceId: workspace(), from: isoDate(required(args, 'from'), 'from'), to: isoDate(required(args, 'to'), 'to') });

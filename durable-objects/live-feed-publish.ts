@@ -4,6 +4,14 @@ import type { FeedItem, FeedStatus } from '../schema/feed';
 /** Keeps each RPC well under the 32 MiB message limit even for batches of large events. */
 const MAX_ITEMS_PER_CALL = 250;
 
+/** Why an event is flagged (bot reasons, then `plan_violation`), or null when it is not. */
+export function flagReasonOf(event: CollectedEvent): string | null {
+  const reasons: string[] = [];
+  if (event.bot.flagged) reasons.push(event.bot.reason ?? 'bot');
+  if (event.plan?.flagged) reasons.push(event.plan.unplanned ? 'plan_violation:unplanned' : 'plan_violation');
+  return reasons.length > 0 ? reasons.join(' ') : null;
+}
+
 /** The feed's view of a collected event; `personId` is known only once the consumer resolved identity. */
 export function feedItemOf(event: CollectedEvent, status: FeedStatus, reason: string | null, personId: string | null): FeedItem {
   return {
@@ -22,12 +30,13 @@ export function feedItemOf(event: CollectedEvent, status: FeedStatus, reason: st
     properties: event.properties,
     traits: event.traits,
     context: event.context,
+    ...(event.plan ? { plan: event.plan } : {}),
   };
 }
 
 /** Accepted, not yet stored: what the edge (and the stream mirror) knows, with the edge's bot verdict. */
 export function receivedItemOf(event: CollectedEvent): FeedItem {
-  return feedItemOf(event, 'received', event.bot.flagged ? (event.bot.reason ?? 'bot') : null, null);
+  return feedItemOf(event, 'received', flagReasonOf(event), null);
 }
 
 /** What one publish did, for the consumer's batch report (latency breakdown in bench/live). */

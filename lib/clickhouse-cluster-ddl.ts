@@ -83,6 +83,10 @@ export const CLUSTER_SHARDING_KEYS: Readonly<Record<string, string>> = {
   // Person-level tables: every version of a person's trait / stats row meets on its person's shard.
   person_traits: 'cityHash64(workspace_id, person_id)',
   person_stats: 'cityHash64(workspace_id, person_id)',
+  // Discovery and violation counts: an event's aggregate rows meet on one shard to be merged.
+  schema_events: 'cityHash64(workspace_id, type, event)',
+  schema_keys: 'cityHash64(workspace_id, type, event)',
+  plan_violation_counts: 'cityHash64(workspace_id, type, event)',
 };
 
 export const LOCAL_TABLE_SUFFIX = '_local';

@@ -151,6 +151,9 @@ const isoMillis = z.string().refine((value) => !Number.isNaN(Date.parse(value)),
  * skew-corrected, request facts (ip, user agent, geo, library) captured. Consumers
  * re-validate it with this schema before using it.
  */
+/** Violations an event carries at most (an array of 1,000 bad items would otherwise say the same 1,000 times). */
+export const PLAN_VIOLATIONS_KEPT = 20;
+
 export const collectedEventSchema = z.object({
   v: z.literal(1),
   workspaceId: z.string().min(1),
@@ -186,6 +189,18 @@ export const collectedEventSchema = z.object({
   library: z.object({ name: z.string(), version: z.string() }),
   sessionId: z.string().nullable(),
   bot: z.object({ flagged: z.boolean(), reason: z.string().nullable() }),
+  /**
+   * What the workspace's tracking plan said (workers/collect/plan-screen.ts); absent when the
+   * event conforms or there is no plan. `flagged`: stored but excluded like a bot (the
+   * workspace's `flag` mode); not flagged: recorded only (`allow`).
+   */
+  plan: z
+    .object({
+      flagged: z.boolean(),
+      unplanned: z.boolean(),
+      violations: z.array(z.object({ path: z.string(), rule: z.string(), message: z.string() })).max(PLAN_VIOLATIONS_KEPT),
+    })
+    .optional(),
 });
 export type CollectedEvent = z.output<typeof collectedEventSchema>;
 

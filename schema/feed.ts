@@ -5,7 +5,7 @@
  * messageId, same `seq`).
  */
 import { z } from 'zod';
-import { EVENT_SOURCES, EVENT_TYPES, jsonObjectSchema, type EventSource, type EventType, type JsonObject } from './event';
+import { collectedEventSchema, EVENT_SOURCES, EVENT_TYPES, jsonObjectSchema, type CollectedEvent, type EventSource, type EventType, type JsonObject } from './event';
 
 /**
  * received: accepted by the edge, not yet stored (`reason` carries the edge's bot verdict, if any);
@@ -32,6 +32,8 @@ export interface FeedItem {
   properties: JsonObject;
   traits: JsonObject;
   context: JsonObject;
+  /** What the tracking plan said about the event (flagged or recorded), when anything. */
+  plan?: CollectedEvent['plan'];
 }
 
 /** Validates feed items read back from storage (the live room's ring). */
@@ -51,6 +53,7 @@ export const feedItemSchema = z.object({
   properties: jsonObjectSchema,
   traits: jsonObjectSchema,
   context: jsonObjectSchema,
+  plan: collectedEventSchema.shape.plan,
 }) satisfies z.ZodType<FeedItem>;
 
 /** A feed item as the room sends it: `seq` orders items within one workspace's room; an outcome keeps its `received` item's seq. */

@@ -37,6 +37,8 @@ export const EVENT_REJECTIONS = {
   missing_identity: 'The event needs a userId or an anonymousId.',
   event_too_large: 'The event is larger than the per-event limit.',
   too_deep: 'The event nests objects or arrays deeper than the nesting limit.',
+  unplanned_event: 'The workspace\'s tracking plan does not list this event, and it blocks unplanned events.',
+  plan_violation: 'The event breaks the workspace\'s tracking plan, which blocks violations.',
 } as const;
 export type EventRejectionCode = keyof typeof EVENT_REJECTIONS;
 
@@ -48,6 +50,15 @@ export interface EventRejection {
   message: string;
   /** Dotted path of the offending field ('' for the event as a whole). */
   path: string;
+  /** For `plan_violation`: every rule the event broke (which key, which rule). */
+  violations?: PlanViolationReason[];
+}
+
+/** One broken tracking-plan rule: where (from the message root), which JSON Schema keyword, and why. */
+export interface PlanViolationReason {
+  path: string;
+  rule: string;
+  message: string;
 }
 
 /** The answer to `/v1/batch` and `/v1/collect`. */

@@ -78,8 +78,26 @@ export const botSettingsSchema = z.object({
 });
 export type BotSettings = z.output<typeof botSettingsSchema>;
 
+/**
+ * What the edge does with an event the workspace's tracking plan does not expect (an unplanned
+ * track event) or that breaks a rule: `allow` stores it as usual and still counts the violation,
+ * `flag` stores it with `plan_violation = 1` and the reasons, `block` refuses it in the batch
+ * answer with the reasons (its valid siblings are accepted).
+ */
+export const PLAN_ACTIONS = ['allow', 'flag', 'block'] as const;
+export type PlanAction = (typeof PLAN_ACTIONS)[number];
+
+export const trackingPlanSettingsSchema = z.object({
+  unplanned: z.enum(PLAN_ACTIONS).default('allow'),
+  violations: z.enum(PLAN_ACTIONS).default('allow'),
+  /** Flagged plan violations are kept out of segments unless the workspace wants them in. */
+  flaggedInSegments: z.boolean().default(false),
+});
+export type TrackingPlanSettings = z.output<typeof trackingPlanSettingsSchema>;
+
 export const workspaceSettingsSchema = z.object({
   bots: botSettingsSchema.prefault({}),
+  trackingPlan: trackingPlanSettingsSchema.prefault({}),
 });
 export type WorkspaceSettings = z.output<typeof workspaceSettingsSchema>;
 
@@ -96,6 +114,9 @@ export const workspaceSettingsPatchSchema = z.object({
       burst: z.object({ action: z.enum(BOT_ACTIONS).optional(), eventsPerSecond: z.number().int().min(2).max(10_000).optional(), eventsPer10Seconds: z.number().int().min(5).max(100_000).optional() }).optional(),
       ipRate: z.object({ action: z.enum(BOT_ACTIONS).optional(), eventsPerMinute: z.number().int().min(10).max(10_000_000).optional(), cooldownSeconds: z.number().int().min(0).max(3600).optional() }).optional(),
     })
+    .optional(),
+  trackingPlan: z
+    .object({ unplanned: z.enum(PLAN_ACTIONS).optional(), violations: z.enum(PLAN_ACTIONS).optional(), flaggedInSegments: z.boolean().optional() })
     .optional(),
 });
 export type WorkspaceSettingsPatch = z.output<typeof workspaceSettingsPatchSchema>;

@@ -3,24 +3,28 @@ import { Hono } from 'hono';
 import { ZodError } from 'zod';
 import { adminRoutes } from './admin/routes';
 import { KeyStore } from './auth/key-store';
+import { PlanStore } from './collect/plan-screen';
 import { collectRoutes } from './collect/routes';
 import { dashboardSessionRoutes } from './auth/session';
 import { dashboardSecurityHeaders } from './dashboard/security-headers';
 import type { AppEnv } from './context';
 import { queryApiRoutes } from './api/routes';
 import { segmentRoutes } from './api/segments';
+import { schemaRoutes } from './api/schema';
+import { trackingPlanRoutes } from './api/tracking-plans';
 import { usageRoutes } from './api/usage';
 import { ApiError, errorBody } from './errors';
 import { healthRoutes } from './health/routes';
 import { liveRoutes } from './live/routes';
 import { sdkRoutes } from './sdk/routes';
 
-export function createApp(keyStore = new KeyStore()): Hono<AppEnv> {
+export function createApp(keyStore = new KeyStore(), planStore = new PlanStore()): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use('*', async (c, next) => {
     c.set('requestId', c.req.header('cf-ray') ?? crypto.randomUUID());
     c.set('keyStore', keyStore);
+    c.set('planStore', planStore);
     await next();
     c.header('x-request-id', c.var.requestId);
   });
@@ -32,6 +36,8 @@ export function createApp(keyStore = new KeyStore()): Hono<AppEnv> {
   app.route('/v1', queryApiRoutes);
   app.route('/v1', usageRoutes);
   app.route('/v1', segmentRoutes);
+  app.route('/v1', trackingPlanRoutes);
+  app.route('/v1', schemaRoutes);
   app.use('/dashboard', dashboardSecurityHeaders);
   app.use('/dashboard/*', dashboardSecurityHeaders);
   app.route('/dashboard', dashboardSessionRoutes);

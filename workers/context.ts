@@ -1,5 +1,6 @@
 import type { ResolvedKey } from '../schema/control-plane';
 import type { KeyStore } from './auth/key-store';
+import type { PlanStore } from './collect/plan-screen';
 
 /** Who is calling an admin route: the operator (all workspaces) or one workspace's secret key. */
 export type AdminActor = { kind: 'operator' } | { kind: 'workspace'; workspaceId: string };
@@ -9,6 +10,7 @@ export interface AppVariables {
   apiKey: ResolvedKey;
   adminActor: AdminActor;
   keyStore: KeyStore;
+  planStore: PlanStore;
 }
 
 export interface AppEnv {

@@ -60,7 +60,7 @@ interface KeyStoreModule {
  * module graph; Node cannot load that scheme, so it resolves to a minimal stand-in. The
  * collect path never touches it.
  */
-function stubCloudflareModules(): void {
+export function stubCloudflareModules(): void {
   const stub = 'export class DurableObject { constructor(ctx, env) { this.ctx = ctx; this.env = env; } } export class WorkerEntrypoint {} export const env = {};';
   const hooks = `export async function resolve(specifier, context, next) {
     if (specifier.startsWith('cloudflare:')) return { url: 'data:text/javascript,' + encodeURIComponent(${JSON.stringify(stub)}), shortCircuit: true };
@@ -92,7 +92,7 @@ function stubDatabase(): unknown {
 }
 
 /** What the runtime does with a message: serialise a `json` body, encode a `text` one. Nothing else. */
-function recordingQueue(): { queue: unknown; messages: () => number } {
+export function recordingQueue(): { queue: unknown; messages: () => number } {
   let count = 0;
   const encoder = new TextEncoder();
   const sendBatch = async (messages: Iterable<{ body: unknown; contentType?: string }>): Promise<void> => {
@@ -146,13 +146,13 @@ interface BenchEnv {
   UPSTASH_REDIS_REST_TOKEN: string;
 }
 
-interface UpstashStub {
+export interface UpstashStub {
   /** How many XADD results the next pipeline answer holds (the bench knows every event is accepted). */
   commandsPerPipeline: number;
 }
 
 /** The Upstash pipeline answered instantly (base64 like the real service), so the mirror's own work is measured. */
-function stubUpstash(): UpstashStub {
+export function stubUpstash(): UpstashStub {
   const stub: UpstashStub = { commandsPerPipeline: 1 };
   const realFetch = globalThis.fetch;
   globalThis.fetch = async (input, init) => {
@@ -264,7 +264,7 @@ async function importRepo<T>(...segments: string[]): Promise<T> {
 }
 
 /** Microseconds per event of `step` over all events, best of a few warm rounds (least disturbed by other load). */
-function perEventMicros(events: readonly unknown[], step: (event: unknown) => unknown, rounds = 30): number {
+export function perEventMicros(events: readonly unknown[], step: (event: unknown) => unknown, rounds = 30): number {
   let best = Number.POSITIVE_INFINITY;
   for (let round = 0; round < rounds; round++) {
     const started = performance.now();

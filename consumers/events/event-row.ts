@@ -5,6 +5,7 @@
  * are lossless JSON text plus top-level key/value arrays for filtering (traits too).
  */
 import type { CollectedEvent, JsonObject, JsonValue } from '../../schema/event';
+import { planViolationColumns, schemaColumns } from './schema-paths';
 
 function epochMs(iso: string | null): number {
   if (!iso) return 0;
@@ -78,14 +79,13 @@ export function buildEventRow(event: CollectedEvent, personId: string, insertedA
     source: event.source,
     is_bot: event.bot.flagged ? 1 : 0,
     bot_reason: event.bot.reason ?? '',
-    // Plan checks are a later issue; the column exists so they plug in without a migration.
-    plan_violation: 0,
-    violation_reason: '',
+    ...planViolationColumns(event.plan),
+    ...schemaColumns(event),
     inserted_at: Math.floor(insertedAtMs / 1000),
   };
 }
 
-/** One ClickHouse `events` row (JSONEachRow); columns match schema/clickhouse/001_events.sql. */
+/** One ClickHouse `events` row (JSONEachRow); columns match schema/clickhouse/001_events.sql and the later migrations that add columns (004, 005). */
 export interface EventRow {
   workspace_id: string;
   message_id: string;
@@ -127,5 +127,10 @@ export interface EventRow {
   bot_reason: string;
   plan_violation: number;
   violation_reason: string;
+  plan_violation_reasons: string[];
+  schema_paths: string[];
+  schema_types: string[];
+  schema_value_hashes: number[];
+  schema_examples: string[];
   inserted_at: number;
 }

@@ -15,10 +15,14 @@ import type { SegmentEvent } from '../../schema/segments';
 import type { AfterInsertHook } from './steps/after-insert';
 import type { BatchState, PipelineItem, SegmentBatchReport } from './types';
 
-/** An event as segments read it; its person is the one ingest resolved (links of its own batch included). */
-export function segmentEventOf(item: PipelineItem): SegmentEvent | null {
+/**
+ * An event as segments read it; its person is the one ingest resolved (links of its own batch
+ * included). Flagged plan violations stay out unless the workspace lets them in.
+ */
+export function segmentEventOf(item: PipelineItem, flaggedInSegments = false): SegmentEvent | null {
   const { event, row } = item;
   if (!event || !row || !item.personId || event.bot.flagged || event.source === 'internal') return null;
+  if (event.plan?.flagged && !flaggedInSegments) return null;
   return {
     messageId: event.messageId,
     personId: item.personId,
@@ -59,8 +63,11 @@ export const segmentsHook: AfterInsertHook = {
   name: 'segments',
   async run(deps, state) {
     const events = new Map<string, SegmentEvent[]>();
+    const flaggedWorkspaces = [...new Set(state.stored.flatMap((item) => (item.event?.plan?.flagged ? [item.event.workspaceId] : [])))];
+    // Profiles are cached per isolate: asking twice in a batch costs D1 nothing.
+    const flaggedProfiles = await deps.workspaces(flaggedWorkspaces);
     for (const item of state.stored) {
-      const event = segmentEventOf(item);
+      const event = segmentEventOf(item, item.event ? flaggedProfiles.get(item.event.workspaceId)?.settings.trackingPlan.flaggedInSegments : false);
       if (event && item.event) events.set(item.event.workspaceId, [...(events.get(item.event.workspaceId) ?? []), event]);
     }
     const merges = mergesOf(state);

@@ -1,12 +1,13 @@
 /**
  * The dashboard shell: sign-in gate, navigation and a hash router (#/live, #/overview,
- * #/person/<id>, #/usage), so the Worker serves one static page and no route needs server help.
+ * #/person/<id>, #/schema[/<type>/<event>], #/usage), so the Worker serves one static page and no route needs server help.
  */
 import { currentSession, signOut, type SessionInfo } from './api';
 import { clear, h } from './dom';
 import { mountLive } from './live';
 import { mountOverview } from './overview';
 import { mountPerson } from './person';
+import { mountSchema } from './schema';
 import { mountSignIn } from './signin';
 import { mountUsage } from './usage';
 
@@ -24,10 +25,10 @@ const NAV: NavEntry[] = [
   { path: '#/live', label: 'Live events', key: '1' },
   { path: '#/overview', label: 'Overview', key: '2' },
   { path: '#/person', label: 'Persons', key: '3' },
-  { path: '#/schema', label: 'Schema', key: '', soon: true },
+  { path: '#/schema', label: 'Schema', key: '4' },
   { path: '#/segments', label: 'Segments', key: '', soon: true },
   { path: '#/webhooks', label: 'Webhooks', key: '', soon: true },
-  // Keys follow the list's order, so the pages still to come keep 4 to 6.
+  // Keys follow the list's order, so the pages still to come keep 5 and 6.
   { path: '#/usage', label: 'Usage', key: '7' },
 ];
 
@@ -85,6 +86,7 @@ async function render(): Promise<void> {
   if (page === 'overview') unmount = mountOverview(main);
   else if (page === 'person') unmount = mountPerson(main, param);
   else if (page === 'usage') unmount = mountUsage(main);
+  else if (page === 'schema') unmount = mountSchema(main, param);
   else unmount = mountLive(main);
 }
 

@@ -2,14 +2,12 @@
  * `npm run admin -- ...` against the real Worker: workspaces, keys, and re-driving events
  * from the Redis Stream mirror (written by the real edge) after they were dead-lettered.
  */
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
-import { freePort, REPO_ROOT } from '../../dev/process';
+import { freePort } from '../../dev/process';
 import { testStackEnv } from '../support/stack-env';
 import { startTestWorker, type TestWorker } from '../support/worker';
-import { CuttableProxy, eventually, postBatch, sleep, storedCounts } from './pipeline-support';
+import { adminCli, CuttableProxy, eventually, postBatch, sleep, storedCounts } from './pipeline-support';
 
 let worker: TestWorker;
 let proxy: CuttableProxy;
@@ -23,19 +21,7 @@ afterAll(async () => {
   await proxy?.cut();
 });
 
-function admin(...args: string[]): { status: number | null; json: unknown; stderr: string } {
-  const result = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(REPO_ROOT, 'dev', 'admin.ts'), ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, MONFRI_URL: worker.url, OPERATOR_TOKEN: worker.operatorToken },
-  });
-  let json: unknown = null;
-  try {
-    json = JSON.parse(result.stdout);
-  } catch {
-    json = result.stdout;
-  }
-  return { status: result.status, json, stderr: result.stderr };
-}
+const admin = (...args: string[]) => adminCli(worker, ...args);
 
 it('manages workspaces and keys', () => {
   const created = admin('workspace', 'create', '--name', 'CLI Co', '--plan', 'growth');

@@ -1,8 +1,12 @@
 /** Helpers for the pipeline e2e tests: read the real ClickHouse from Node, poll, post batches, a cuttable TCP proxy. */
+import { spawnSync } from 'node:child_process';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import WebSocket from 'ws';
 import { z } from 'zod';
 import { createClickHouse } from '../../lib/clickhouse';
 import { countStoredQuery, queryRows, uint64 } from '../../lib/event-queries';
+import { REPO_ROOT } from '../../dev/process';
 import { sql } from '../../lib/sql';
 import { testStackEnv } from '../support/stack-env';
 
@@ -96,4 +100,35 @@ export class CuttableProxy {
     this.sockets.clear();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** Opens a workspace's live feed (no back-fill) and appends every item of every `events` frame to `seen`. */
+export async function openLiveFeed<T>(workerUrl: string, secretKey: string, seen: T[]): Promise<WebSocket> {
+  const response = await fetch(`${workerUrl}/v1/live/ticket`, { method: 'POST', headers: { authorization: `Bearer ${secretKey}` } });
+  const { ticket } = (await response.json()) as { ticket: string };
+  const socket = new WebSocket(`${workerUrl.replace(/^http/, 'ws')}/v1/live?ticket=${encodeURIComponent(ticket)}&backfill=0`);
+  socket.on('message', (data) => {
+    const frame = JSON.parse(String(data)) as { type: string; items?: T[] };
+    if (frame.type === 'events') seen.push(...(frame.items ?? []));
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  return socket;
+}
+
+/** `npm run admin -- ...` against a running Worker, as an operator: exit status, parsed stdout (or the text), stderr. */
+export function adminCli(worker: { url: string; operatorToken: string }, ...args: string[]): { status: number | null; json: unknown; stderr: string } {
+  const result = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(REPO_ROOT, 'dev', 'admin.ts'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, MONFRI_URL: worker.url, OPERATOR_TOKEN: worker.operatorToken },
+  });
+  let json: unknown = null;
+  try {
+    json = JSON.parse(result.stdout);
+  } catch {
+    json = result.stdout;
+  }
+  return { status: result.status, json, stderr: result.stderr };
 }

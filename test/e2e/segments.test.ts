@@ -11,9 +11,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Analytics } from '@segment/analytics-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { startTestWorker, type TestWorker } from '../support/worker';
-import { eventually } from './pipeline-support';
+import { eventually, openLiveFeed } from './pipeline-support';
 
 const run = promisify(execFile);
 const DAY = 86_400_000;
@@ -35,20 +35,7 @@ interface FeedItem {
   properties: Record<string, unknown>;
 }
 
-async function openFeed(secretKey: string, seen: FeedItem[]): Promise<WebSocket> {
-  const response = await fetch(`${worker.url}/v1/live/ticket`, { method: 'POST', headers: { authorization: `Bearer ${secretKey}` } });
-  const { ticket } = (await response.json()) as { ticket: string };
-  const socket = new WebSocket(`${worker.url.replace(/^http/, 'ws')}/v1/live?ticket=${encodeURIComponent(ticket)}&backfill=0`);
-  socket.on('message', (data) => {
-    const frame = JSON.parse(String(data)) as { type: string; items?: FeedItem[] };
-    if (frame.type === 'events') seen.push(...(frame.items ?? []));
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve());
-    socket.once('error', reject);
-  });
-  return socket;
-}
+const openFeed = (secretKey: string, seen: FeedItem[]): Promise<WebSocket> => openLiveFeed(worker.url, secretKey, seen);
 
 async function api<T>(secretKey: string, path: string, init: RequestInit = {}): Promise<T> {
   const response = await fetch(`${worker.url}${path}`, { ...init, headers: { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json', ...init.headers } });

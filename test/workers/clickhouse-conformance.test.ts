@@ -93,6 +93,20 @@ const QUERY_CASES: Record<string, (context: CaseContext) => string[]> = {
     ]),
   personTraitsQuery: (context) => personIds(context).map((ids) => call('personTraitsQuery', WORKSPACE, ids)),
   personStatsQuery: (context) => personIds(context).map((ids) => call('personStatsQuery', WORKSPACE, ids)),
+  schemaEventsQuery: () => [call('schemaEventsQuery', WORKSPACE), call('schemaEventsQuery', OTHER_WORKSPACE)],
+  schemaKeysQuery: () => [
+    call('schemaKeysQuery', WORKSPACE),
+    call('schemaKeysQuery', WORKSPACE, { type: 'track', event: 'Product Viewed' }),
+    call('schemaKeysQuery', WORKSPACE, { type: 'track', event: 'Order Completed' }),
+    call('schemaKeysQuery', WORKSPACE, { type: 'identify', event: '' }),
+    call('schemaKeysQuery', OTHER_WORKSPACE),
+  ],
+  planViolationCountsQuery: () => [
+    call('planViolationCountsQuery', WORKSPACE, '2026-10-01'),
+    call('planViolationCountsQuery', WORKSPACE, '2026-11-29'),
+    call('planViolationCountsQuery', WORKSPACE, '2026-10-01', { type: 'track', event: 'Order Completed' }),
+    call('planViolationCountsQuery', OTHER_WORKSPACE, '2026-10-01'),
+  ],
   personComputedTraitsQuery: (context) => personIds(context).flatMap((ids) => [call('personComputedTraitsQuery', WORKSPACE, ids, CONFORMANCE_TRAITS, FIXTURE_NOW), call('personComputedTraitsQuery', WORKSPACE, ids, [], FIXTURE_NOW)]),
 };
 

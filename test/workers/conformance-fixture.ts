@@ -106,6 +106,26 @@ export function fixtureBatches(): CollectedEvent[][] {
       event({ messageId: 'm-bot-burst', at: ago(3 * DAY), type: 'page', event: 'Pricing', userId: 'u2', bot: { flagged: true, reason: 'burst:1s ip_rate' } }),
       event({ messageId: 'm-bot-noua', at: ago(25 * DAY), event: 'Order Completed', anonymousId: 'a-noua', properties: { total: 60, currency: 'EUR', 'key.with.dots': 'x', '': 'empty key' }, userAgent: null, bot: { flagged: true, reason: 'ua_missing' } }),
     ],
+    [
+      // Tracking plan verdicts: flagged violations (one rule broken by two array items), an unplanned event recorded only, a type change and a dynamic key.
+      event({
+        messageId: 'm-plan-flagged',
+        at: ago(2 * DAY + 77),
+        event: 'Order Completed',
+        userId: 'u2',
+        properties: { total: '50', currency: 'EUR', items: [{ sku: 'A-1', qty: 0 }, { sku: 'B-2', qty: -1 }], sessions: { '2b7e1516-28ae-4d2a-a6d2-3f1c2b4d5e6f': 3 } },
+        plan: {
+          flagged: true,
+          unplanned: false,
+          violations: [
+            { path: 'properties.total', rule: 'type', message: 'must be number' },
+            { path: 'properties.items[0].qty', rule: 'minimum', message: 'must be >= 1' },
+            { path: 'properties.items[1].qty', rule: 'minimum', message: 'must be >= 1' },
+          ],
+        },
+      }),
+      event({ messageId: 'm-plan-unplanned', at: ago(1 * DAY + 5), event: 'Coupon Applied', anonymousId: 'a9', properties: { code: 'WINTER' }, plan: { flagged: false, unplanned: true, violations: [{ path: 'event', rule: 'unplanned', message: 'not in the plan' }] } }),
+    ],
   ];
 }
 

@@ -1,5 +1,5 @@
 /** Admin HTTP API (`/admin/*`): workspaces, keys and a workspace's segments. Operator token, or a workspace's own secret key. */
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { createKeySchema, createWorkspaceSchema, rotateKeySchema, updateKeySchema, updateWorkspaceSchema } from '../../schema/control-plane';
 import { workspaceSettingsPatchSchema } from '../../schema/workspace-settings';
@@ -8,6 +8,8 @@ import type { AdminActor, AppEnv } from '../context';
 import { ApiError } from '../errors';
 import { parseJsonBody } from '../validation';
 import { segmentApi } from '../api/segments';
+import { schemaApi } from '../api/schema';
+import { trackingPlanApi } from '../api/tracking-plans';
 import { deadLetterRoutes } from './dead-letters';
 import { createWorkspace, getKey, getWorkspace, issueKey, listKeys, listWorkspaces, revokeKey, rotateKey, setAllowedOrigins, updateWorkspace, updateWorkspaceSettings } from './control-plane';
 
@@ -29,7 +31,10 @@ const workspaceInPath = createMiddleware<AppEnv>(async (c, next) => {
   if (!(await getWorkspace(c.env.DB, workspaceId))) throw new ApiError(404, 'workspace_not_found', 'No such workspace.');
   await next();
 });
-const workspaceSegments = segmentApi((c) => ({ workspaceId: c.req.param('id') ?? '', actor: c.var.adminActor.kind === 'operator' ? 'operator' : 'admin:secret-key' }));
+const adminScope = (c: Context<AppEnv>) => ({ workspaceId: c.req.param('id') ?? '', actor: c.var.adminActor.kind === 'operator' ? 'operator' : 'admin:secret-key' });
+const workspaceSegments = segmentApi(adminScope);
+const workspaceTrackingPlan = trackingPlanApi(adminScope);
+const workspaceSchema = schemaApi(adminScope);
 
 export const adminRoutes = new Hono<AppEnv>()
   .use('*', requireAdmin)
@@ -37,7 +42,13 @@ export const adminRoutes = new Hono<AppEnv>()
   .use('/workspaces/:id/segments/*', workspaceInPath)
   .use('/workspaces/:id/computed-traits', workspaceInPath)
   .use('/workspaces/:id/computed-traits/*', workspaceInPath)
+  .use('/workspaces/:id/tracking-plan', workspaceInPath)
+  .use('/workspaces/:id/tracking-plan/*', workspaceInPath)
+  .use('/workspaces/:id/schema', workspaceInPath)
+  .use('/workspaces/:id/schema/*', workspaceInPath)
   .route('/workspaces/:id', workspaceSegments)
+  .route('/workspaces/:id', workspaceTrackingPlan)
+  .route('/workspaces/:id', workspaceSchema)
   .post('/workspaces', async (c) => {
     assertOperator(c.var.adminActor);
     const input = await parseJsonBody(c.req.raw, createWorkspaceSchema);

@@ -34,7 +34,7 @@ import { assertStatsRange, decodeCursor, encodeCursor, eventsQuerySchema, parseQ
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-async function withClickHouse<T>(env: Env, run: (client: ClickHouseClient) => Promise<T>): Promise<T> {
+export async function withClickHouse<T>(env: Env, run: (client: ClickHouseClient) => Promise<T>): Promise<T> {
   const client = createClickHouse(env, { timeoutMs: 15_000 });
   try {
     return await run(client);

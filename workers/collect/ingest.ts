@@ -1,6 +1,6 @@
 /**
  * The collect pipeline for one request's events, as small named steps:
- * validate -> normalise -> enrich -> bot-screen -> contract check -> serialise.
+ * validate -> normalise -> enrich -> bot-screen -> contract check -> plan check -> serialise.
  * Pure apart from `crypto.randomUUID`: the route does the I/O (auth, queue, stream).
  */
 import { botAllowlist } from '../../lib/bot-allowlist';
@@ -10,6 +10,7 @@ import type { Sender } from './authenticate';
 import { createBotScreen, type BotScreen } from './bot-screen';
 import { geoFrom, libraryFrom, resolveGeo, resolveIp, resolveUserAgent, scrubContext, type RequestFacts } from './enrich';
 import { serializeEvent, type SerializedEvent } from './handoff';
+import type { PlanScreen } from './plan-screen';
 import { assignMessageId, createTimeCorrector, sessionIdFrom } from './normalize';
 import { eventSource, type RequestTraffic } from './traffic';
 import { clientMessageId, refuse, validateEvent, type BatchDefaults, type Refusal } from './validate';
@@ -24,6 +25,8 @@ export interface IngestInput {
   traffic: RequestTraffic;
   facts: RequestFacts;
   receivedAt: number;
+  /** The workspace's tracking plan check (plan-screen.ts); absent or null when it has no plan. */
+  planScreen?: PlanScreen | null;
 }
 
 export interface IngestResult {
@@ -111,13 +114,16 @@ export function contractViolation(event: CollectedEvent): string | null {
   return null;
 }
 
-export function processEvent(raw: unknown, input: Pick<IngestInput, 'defaults' | 'routeType'>, build: EventBuilder): Processed {
+export function processEvent(raw: unknown, input: Pick<IngestInput, 'defaults' | 'routeType' | 'planScreen'>, build: EventBuilder): Processed {
   const validated = validateEvent(raw, input.defaults, input.routeType);
   if (!validated.ok) return validated;
   const built = build(validated.event);
   // The queue contract is checked here, so a consumer never sees a message it must reject.
   const broken = contractViolation(built);
   if (broken) return { ok: false, refusal: { code: 'invalid_field', message: `The event could not be normalised (${broken}).`, path: broken } };
+  const verdict = input.planScreen ? input.planScreen(built) : null;
+  if (verdict?.kind === 'block') return { ok: false, refusal: verdict.refusal };
+  if (verdict?.kind === 'store') built.plan = verdict.plan;
   const item = serializeEvent(built);
   // The per-event limit applies to the event as queued and stored, enrichment included;
   // measuring the JSON we serialise anyway saves a second stringify per event.

@@ -17,6 +17,7 @@ import { requestFacts } from './enrich';
 import { mirrorToStream, sendToQueue, streamMaxLen, type SerializedEvent } from './handoff';
 import { ingest, type IngestResult } from './ingest';
 import { announceToLiveFeed } from './live-announce';
+import { planScreenFor, type PlanScreen } from './plan-screen';
 import { readJsonBody } from './parse-body';
 import { assertWithinQuota } from './quota';
 import { requestTraffic, type RequestTraffic } from './traffic';
@@ -91,6 +92,11 @@ async function readAndIdentify(c: Context<AppEnv>, allowSecret: boolean): Promis
   return { body, sender: await identifySender(c, body, allowSecret) };
 }
 
+function planScreenOf(c: Context<AppEnv>, sender: Sender): Promise<PlanScreen | null> {
+  const workspace = sender.key.workspace;
+  return planScreenFor(c.var.planStore, c.env.DB, workspace.id, workspace.settings.trackingPlan, keyCacheTtl(c.env));
+}
+
 /** Browser or server traffic, as far as the request tells (traffic.ts has the rule). */
 function trafficOf(c: Context<AppEnv>, sender: Sender, browserRoute: boolean): RequestTraffic {
   return requestTraffic({ browserRoute, origin: c.req.header('origin') ?? null, keyKind: sender.key.kind });
@@ -102,7 +108,8 @@ function batchRoute(browserRoute: boolean) {
     const receivedAt = Date.now();
     const { body, sender } = await readAndIdentify(c, !browserRoute);
     const { events, defaults } = batchEvents(body);
-    const result = ingest({ events, defaults, routeType: null, sender, traffic: trafficOf(c, sender, browserRoute), facts: requestFacts(c.req.raw), receivedAt });
+    const planScreen = await planScreenOf(c, sender);
+    const result = ingest({ events, defaults, routeType: null, sender, traffic: trafficOf(c, sender, browserRoute), facts: requestFacts(c.req.raw), receivedAt, planScreen });
     await handOff(c, sender, result.accepted);
     return c.json(batchResult(result), result.accepted.length > 0 ? 200 : 400);
   };
@@ -112,11 +119,13 @@ function singleRoute(type: EventType) {
   return async (c: Context<AppEnv>): Promise<Response> => {
     const receivedAt = Date.now();
     const { body, sender } = await readAndIdentify(c, true);
-    const result = ingest({ events: [body], defaults: {}, routeType: type, sender, traffic: trafficOf(c, sender, false), facts: requestFacts(c.req.raw), receivedAt });
+    const planScreen = await planScreenOf(c, sender);
+    const result = ingest({ events: [body], defaults: {}, routeType: type, sender, traffic: trafficOf(c, sender, false), facts: requestFacts(c.req.raw), receivedAt, planScreen });
     const refusal = result.rejected[0];
     if (refusal) {
       const status = refusal.code === 'event_too_large' ? 413 : 400;
-      return c.json(errorBody(refusal.code, refusal.message, { path: refusal.path, messageId: refusal.messageId }), status);
+      const violations = refusal.violations ? { violations: refusal.violations } : {};
+      return c.json(errorBody(refusal.code, refusal.message, { path: refusal.path, messageId: refusal.messageId, ...violations }), status);
     }
     await handOff(c, sender, result.accepted);
     const answer: SingleResult = { success: true, messageId: result.accepted[0]?.event.messageId ?? '' };

@@ -5,12 +5,13 @@
  */
 import type { z } from 'zod';
 import { incomingParsedEventSchema, incomingTrackSchema, LIMITS, type EventType, type IncomingEvent, type JsonObject } from '../../schema/event';
-import { EVENT_REJECTIONS, type EventRejectionCode } from '../../schema/rejections';
+import { EVENT_REJECTIONS, type EventRejectionCode, type PlanViolationReason } from '../../schema/rejections';
 
 export interface Refusal {
   code: EventRejectionCode;
   message: string;
   path: string;
+  violations?: PlanViolationReason[];
 }
 
 export type Validated = { ok: true; event: IncomingEvent } | { ok: false; refusal: Refusal };

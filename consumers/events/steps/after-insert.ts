@@ -7,9 +7,10 @@
  * (consumers/events/segments-hook.ts). Later ones add an entry to AFTER_INSERT_HOOKS, nothing
  * else changes:
  * - webhooks: enqueue matching subscriptions on WEBHOOKS
- * - schema_registry: record event names and property keys seen
+ * Schema discovery needs no hook: the row carries its paths and types (schema-paths.ts) and
+ * ClickHouse materialized views aggregate them as the rows are inserted.
  */
-import { feedItemOf, publishToLiveFeed } from '../../../durable-objects/live-feed-publish';
+import { feedItemOf, flagReasonOf, publishToLiveFeed } from '../../../durable-objects/live-feed-publish';
 import type { FeedItem, FeedOutcome } from '../../../schema/feed';
 import type { BatchState, PipelineDeps, PipelineItem, Step } from '../types';
 import { segmentsHook } from '../segments-hook';
@@ -27,7 +28,10 @@ function feedItem(item: PipelineItem, status: FeedOutcome, reason: string | null
 }
 
 export function feedItemsOf(state: BatchState): FeedItem[] {
-  const stored = state.stored.map((item) => (item.event?.bot.flagged ? feedItem(item, 'flagged', item.event.bot.reason ?? 'bot') : feedItem(item, 'stored', null)));
+  const stored = state.stored.map((item) => {
+    const reason = item.event ? flagReasonOf(item.event) : null;
+    return reason === null ? feedItem(item, 'stored', null) : feedItem(item, 'flagged', reason);
+  });
   const dropped = state.dropped.map((item) => feedItem(item, 'dropped', item.outcome.kind === 'drop' ? item.outcome.reason : null));
   return [...stored, ...dropped].filter((item): item is FeedItem => item !== null);
 }

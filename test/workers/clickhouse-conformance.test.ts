@@ -338,6 +338,7 @@ describe('ClickHouse conformance: 18.16, the current engine and a 2x2 cluster', 
       expect(differences).toEqual([]);
       // Not vacuous: many cases find rows (some filters are meant to find none).
       expect(nonEmpty / queries.length).toBeGreaterThan(0.3);
-    }, 120_000);
+      // statsByEventQuery has hundreds of cases, each on three targets: 31 s at a quiet moment, past 120 s at a load of 28 on 2 cores.
+    }, 300_000);
   }
 });

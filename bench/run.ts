@@ -24,6 +24,7 @@ const QUICK_ENV: Record<string, Record<string, string>> = {
   ingest: { BENCH_N: '20000' },
   storage: { BENCH_STORAGE_EVENTS: '200000', BENCH_STORAGE_RUNS: '5' },
   usage: { BENCH_USAGE_RUNS: '20', BENCH_USAGE_COLD_RUNS: '3' },
+  segments: { BENCH_SEGMENT_BATCHES: '100', BENCH_SEGMENT_SECONDS: '3' },
 };
 
 async function runChild(name: string): Promise<void> {

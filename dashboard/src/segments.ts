@@ -32,6 +32,8 @@ const VALIDATE_DELAY_MS = 350;
 const COUNTS_REFRESH_DELAY_MS = 400;
 const MEMBERS_SHOWN = 100;
 
+const CAUSES: Record<string, string> = { event: 'event', time: 'window passed', definition: 'definition changed', merge: 'identities merged', backfill: 'back-fill' };
+
 const EXAMPLES: { label: string; name: string; condition: unknown }[] = [
   {
     label: '3+ big orders in 30 days',
@@ -98,7 +100,7 @@ function changeRow(item: LiveItem): HTMLElement {
     h('td', {}, h('span', { class: `badge ${entered ? 'badge-entered' : 'badge-exited'}` }, item.event ?? '')),
     h('td', {}, stringOr(properties.segmentName, stringOr(properties.segmentId, ''))),
     h('td', { class: 'person' }, person ? h('a', { href: `#/person/${encodeURIComponent(item.userId ?? item.personId ?? person)}` }, person) : '—'),
-    h('td', { class: 'muted' }, cause === 'time' ? 'window passed' : cause === 'event' ? `event ${stringOr(properties.decidingMessageId, '')}` : cause),
+    h('td', { class: 'muted segment-cause' }, CAUSES[cause] ?? cause, cause === 'event' ? h('code', { title: 'Deciding event (messageId)' }, stringOr(properties.decidingMessageId, '')) : null),
   );
 }
 
@@ -108,18 +110,19 @@ export function mountSegments(container: HTMLElement): () => void {
   let validateTimer: number | undefined;
   let countsTimer: number | undefined;
   let latestValidation = 0;
+  let latestList = 0;
   let unmounted = false;
   const seenChanges = new Set<string>();
 
   const listBody = h('tbody', { id: 'segments-rows' });
   const listEmpty = h('p', { class: 'empty muted', id: 'segments-empty', hidden: true }, 'No segments yet. Define one below.');
-  const listStatus = h('p', { class: 'hint muted', role: 'status', id: 'segments-status' }, 'Loading…');
+  const listStatus = h('p', { class: 'hint muted segment-list-status', role: 'status', id: 'segments-status' }, 'Loading…');
   const members = h('section', { class: 'card segment-members', id: 'segment-members', hidden: true });
 
   const editorTitle = h('h2', { id: 'segment-editor-title' }, 'New segment');
   const nameInput = h('input', { id: 'segment-name', type: 'text', placeholder: 'Name', 'aria-label': 'Segment name', maxlength: 200 });
   const descriptionInput = h('input', { id: 'segment-description', type: 'text', placeholder: 'Description (optional)', 'aria-label': 'Description', maxlength: 2000 });
-  const definition = h('textarea', { id: 'segment-definition', class: 'mono', rows: 12, spellcheck: 'false', 'aria-label': 'Definition (JSON)', 'aria-describedby': 'segment-issues' });
+  const definition = h('textarea', { id: 'segment-definition', class: 'mono', rows: 12, spellcheck: 'false', placeholder: '{ "type": "performed", "event": "Order Completed", "count": { "op": "at_least", "value": 1 } }', 'aria-label': 'Definition (JSON)', 'aria-describedby': 'segment-issues' });
   const issuesBox = h('ul', { class: 'segment-issues', id: 'segment-issues', 'aria-live': 'polite' });
   const validity = h('span', { class: 'pill', id: 'segment-validity' }, '');
   const saveButton = h('button', { type: 'submit', class: 'primary', id: 'segment-save' }, 'Create segment');
@@ -182,12 +185,21 @@ export function mountSegments(container: HTMLElement): () => void {
     }
   };
 
-  function scheduleValidation(delay = VALIDATE_DELAY_MS): void {
+  const cancelValidation = (): void => {
     window.clearTimeout(validateTimer);
+    latestValidation++;
+  };
+
+  function scheduleValidation(delay = VALIDATE_DELAY_MS): void {
+    cancelValidation();
+    // Until the answer comes, an earlier verdict must not stand for the text now in the editor.
+    validity.dataset.valid = 'pending';
+    validity.textContent = 'checking…';
     validateTimer = window.setTimeout(() => void validate(), delay);
   }
 
   const startEditing = (segment: SegmentRow | null): void => {
+    cancelValidation();
     editing = segment;
     editorTitle.textContent = segment ? `Edit ${segment.name} (version ${segment.version})` : 'New segment';
     saveButton.textContent = segment ? 'Save changes' : 'Create segment';
@@ -257,14 +269,16 @@ export function mountSegments(container: HTMLElement): () => void {
   };
 
   async function loadList(): Promise<void> {
+    const request = ++latestList;
     try {
       const answer = await api('/v1/segments');
-      if (unmounted) return;
+      // A slower answer started before a save or delete must not bring back the older list.
+      if (unmounted || request !== latestList) return;
       segments = (isRecord(answer) && Array.isArray(answer.segments) ? answer.segments : []).map(segmentRowOf).filter((row): row is SegmentRow => row !== null);
       renderList();
       listStatus.textContent = `Counts updated ${new Date().toLocaleTimeString()}.`;
     } catch (error) {
-      if (!unmounted) listStatus.textContent = error instanceof ApiFailure ? `Could not load segments: ${error.message} (${error.code})` : 'Could not load segments.';
+      if (!unmounted && request === latestList) listStatus.textContent = error instanceof ApiFailure ? `Could not load segments: ${error.message} (${error.code})` : 'Could not load segments.';
     }
   }
 
@@ -286,6 +300,7 @@ export function mountSegments(container: HTMLElement): () => void {
         nameInput.focus();
         return;
       }
+      cancelValidation();
       saveButton.disabled = true;
       saveStatus.textContent = 'Saving…';
       const body = JSON.stringify({ name: nameInput.value.trim(), description: descriptionInput.value, condition: parsed.condition });

@@ -5,7 +5,7 @@
  * corrected one is created through the editor, three big orders from the server API make a
  * person enter, and the page shows the member count and the `Segment Entered` row as they
  * stream in; the person page lists the segment with its entry time, traits and computed
- * traits; editing and deleting work. Screenshots go to test/artifacts/ (git-ignored).
+ * traits; a stricter version makes the person exit, streamed in too; deleting works. Screenshots go to test/artifacts/ (git-ignored).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -157,7 +157,7 @@ it('lists the segment with its entry time, traits and computed traits on the per
   await screenshot('segments-person');
 }, 60_000);
 
-it('edits a segment into a new version and deletes it', async () => {
+it('edits a segment into a new version (the person exits, streamed in) and deletes it', async () => {
   const [segment] = await segmentsOf();
   if (!segment) throw new Error('no segment');
   await page.click('a.nav-link[href="#/segments"]');
@@ -172,8 +172,22 @@ it('edits a segment into a new version and deletes it', async () => {
   await page.locator('#segment-save-status', { hasText: `Saved ${SEGMENT_NAME} (version 2).` }).waitFor({ timeout: 15_000 });
   await row.locator('td', { hasText: 'v2' }).waitFor({ timeout: 10_000 });
   expect((await segmentsOf())[0]?.version).toBe(2);
+  // Three orders no longer qualify: version 2 reports the difference, an exit, and the count follows.
+  const exited = page.locator(`#segment-changes tr.exited[data-segment-id="${segment.id}"]`);
+  await exited.waitFor({ timeout: 60_000 });
+  expect(await exited.textContent()).toContain('Segment Exited');
+  expect(await exited.locator('td.segment-cause').textContent()).toBe('definition changed');
+  expect(await page.locator('#segment-changes tr').count()).toBe(2);
+  await row.locator('td.segment-count', { hasText: '0' }).waitFor({ timeout: 10_000 });
+  expect((await segmentsOf())[0]?.memberCount).toBe(0);
+  // The reset editor shows no verdict on the text it had before the save.
+  expect(await page.locator('#segment-issues li').count()).toBe(0);
+  expect(await page.getAttribute('#segment-definition', 'aria-invalid')).toBe('false');
+  await screenshot('segments-exited');
 
   await row.locator('button.segment-delete').click();
-  await page.locator('#segments-empty').waitFor({ state: 'visible', timeout: 15_000 });
+  await page.locator('#segments-empty').waitFor({ state: 'visible', timeout: 30_000 }).catch(async (error: unknown) => {
+    throw new Error(`${String(error)}; page status: ${await text('#segments-status')}`);
+  });
   expect(await segmentsOf()).toEqual([]);
 }, 60_000);

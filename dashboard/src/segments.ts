@@ -100,7 +100,7 @@ function changeRow(item: LiveItem): HTMLElement {
     h('td', {}, h('span', { class: `badge ${entered ? 'badge-entered' : 'badge-exited'}` }, item.event ?? '')),
     h('td', {}, stringOr(properties.segmentName, stringOr(properties.segmentId, ''))),
     h('td', { class: 'person' }, person ? h('a', { href: `#/person/${encodeURIComponent(item.userId ?? item.personId ?? person)}` }, person) : '—'),
-    h('td', { class: 'muted segment-cause' }, CAUSES[cause] ?? cause, cause === 'event' ? h('code', { title: 'Deciding event (messageId)' }, stringOr(properties.decidingMessageId, '')) : null),
+    h('td', { class: 'muted segment-cause' }, CAUSES[cause] ?? cause, cause === 'event' ? [' ', h('code', { title: 'Deciding event (messageId)' }, stringOr(properties.decidingMessageId, ''))] : null),
   );
 }
 

@@ -96,10 +96,10 @@ function changeRow(item: LiveItem): HTMLElement {
   return h(
     'tr',
     { class: `segment-change ${entered ? 'entered' : 'exited'}`, 'data-message-id': item.messageId, 'data-segment-id': stringOr(properties.segmentId, '') },
-    h('td', { class: 'time', title: item.receivedAt }, formatTime(item.receivedAt)),
+    h('td', { class: 'time', title: item.receivedAt }, formatTime(item.receivedAt).slice(0, 8)),
     h('td', {}, h('span', { class: `badge ${entered ? 'badge-entered' : 'badge-exited'}` }, item.event ?? '')),
     h('td', {}, stringOr(properties.segmentName, stringOr(properties.segmentId, ''))),
-    h('td', { class: 'person' }, person ? h('a', { href: `#/person/${encodeURIComponent(item.userId ?? item.personId ?? person)}` }, person) : '—'),
+    h('td', { class: 'person', title: person }, person ? h('a', { href: `#/person/${encodeURIComponent(item.userId ?? item.personId ?? person)}` }, person) : '—'),
     h('td', { class: 'muted segment-cause' }, CAUSES[cause] ?? cause, cause === 'event' ? [' ', h('code', { title: 'Deciding event (messageId)' }, stringOr(properties.decidingMessageId, ''))] : null),
   );
 }

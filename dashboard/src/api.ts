@@ -2,7 +2,8 @@
 import { isRecord } from './dom';
 
 export class ApiFailure extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  /** `details`: what the API adds to some errors, e.g. `[{path, message}]` for a body that does not match. */
+  constructor(readonly status: number, readonly code: string, message: string, readonly details: unknown = undefined) {
     super(message);
   }
 }
@@ -16,7 +17,7 @@ export async function api(path: string, init: RequestInit = {}): Promise<unknown
     const error = isRecord(body) && isRecord(body.error) ? body.error : {};
     // An expired or revoked session sends the page back to sign-in instead of retrying forever.
     if (typeof error.code === 'string' && SESSION_ENDED.has(error.code)) location.hash = '#/signin';
-    throw new ApiFailure(response.status, typeof error.code === 'string' ? error.code : `http_${response.status}`, typeof error.message === 'string' ? error.message : response.statusText);
+    throw new ApiFailure(response.status, typeof error.code === 'string' ? error.code : `http_${response.status}`, typeof error.message === 'string' ? error.message : response.statusText, error.details);
   }
   return body;
 }

@@ -1,6 +1,6 @@
 /**
  * The dashboard shell: sign-in gate, navigation and a hash router (#/live, #/overview,
- * #/person/<id>, #/schema[/<type>/<event>], #/usage), so the Worker serves one static page and no route needs server help.
+ * #/person/<id>, #/schema[/<type>/<event>], #/segments, #/usage), so the Worker serves one static page and no route needs server help.
  */
 import { currentSession, signOut, type SessionInfo } from './api';
 import { clear, h } from './dom';
@@ -8,6 +8,7 @@ import { mountLive } from './live';
 import { mountOverview } from './overview';
 import { mountPerson } from './person';
 import { mountSchema } from './schema';
+import { mountSegments } from './segments';
 import { mountSignIn } from './signin';
 import { mountUsage } from './usage';
 
@@ -26,9 +27,9 @@ const NAV: NavEntry[] = [
   { path: '#/overview', label: 'Overview', key: '2' },
   { path: '#/person', label: 'Persons', key: '3' },
   { path: '#/schema', label: 'Schema', key: '4' },
-  { path: '#/segments', label: 'Segments', key: '', soon: true },
+  { path: '#/segments', label: 'Segments', key: '5' },
   { path: '#/webhooks', label: 'Webhooks', key: '', soon: true },
-  // Keys follow the list's order, so the pages still to come keep 5 and 6.
+  // Keys follow the list's order, so the page still to come keeps 6.
   { path: '#/usage', label: 'Usage', key: '7' },
 ];
 
@@ -87,6 +88,7 @@ async function render(): Promise<void> {
   else if (page === 'person') unmount = mountPerson(main, param);
   else if (page === 'usage') unmount = mountUsage(main);
   else if (page === 'schema') unmount = mountSchema(main, param);
+  else if (page === 'segments') unmount = mountSegments(main);
   else unmount = mountLive(main);
 }
 

@@ -1,4 +1,4 @@
-/** Person view: identities (with alias links), merged traits and the event timeline, from /v1/persons/:id. */
+/** Person view: identities (with alias links), traits, computed traits, segments and the event timeline, from /v1/persons/:id. */
 import { api, ApiFailure } from './api';
 import { sourceBadge, statusBadge } from './badges';
 import { clear, formatDateTime, h, isRecord, stringOr } from './dom';
@@ -25,10 +25,20 @@ function identitiesTable(identities: Record<string, unknown>[]): HTMLElement {
   );
 }
 
-function traitsList(traits: unknown): HTMLElement {
+function traitsList(traits: unknown, id: string, none: string): HTMLElement {
   const entries = isRecord(traits) ? Object.entries(traits) : [];
-  if (entries.length === 0) return h('p', { class: 'muted' }, 'No traits yet (send an identify call).');
-  return h('dl', { class: 'traits', id: 'person-traits' }, entries.flatMap(([key, value]) => [h('dt', {}, key), h('dd', { class: 'mono' }, typeof value === 'string' ? value : JSON.stringify(value))]));
+  if (entries.length === 0) return h('p', { class: 'muted' }, none);
+  return h('dl', { class: 'traits', id }, entries.flatMap(([key, value]) => [h('dt', {}, key), h('dd', { class: 'mono', 'data-trait': key }, typeof value === 'string' ? value : JSON.stringify(value))]));
+}
+
+function segmentsTable(segments: Record<string, unknown>[]): HTMLElement {
+  if (segments.length === 0) return h('p', { class: 'muted', id: 'person-no-segments' }, 'Not in any segment.');
+  return h(
+    'table',
+    { class: 'compact', id: 'person-segments' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Segment'), h('th', {}, 'Entered at'))),
+    h('tbody', {}, segments.map((segment) => h('tr', { 'data-segment-id': stringOr(segment.id, '') }, h('td', {}, h('a', { href: '#/segments' }, stringOr(segment.name, stringOr(segment.id, '')))), h('td', { class: 'time' }, typeof segment.enteredAt === 'string' ? formatDateTime(segment.enteredAt) : '—')))),
+  );
 }
 
 function timeline(events: Record<string, unknown>[]): HTMLElement {
@@ -80,7 +90,8 @@ export function mountPerson(container: HTMLElement, personId: string): () => voi
       const events = isRecord(response) ? records(response.events) : [];
       body.append(
         h('p', { class: 'muted' }, 'Resolved person ', h('code', { id: 'resolved-person' }, stringOr(person.id, personId))),
-        h('div', { class: 'columns' }, h('section', { class: 'card' }, h('h2', {}, 'Identities'), identitiesTable(records(person.identities))), h('section', { class: 'card' }, h('h2', {}, 'Traits'), traitsList(person.traits))),
+        h('div', { class: 'columns' }, h('section', { class: 'card' }, h('h2', {}, 'Identities'), identitiesTable(records(person.identities))), h('section', { class: 'card' }, h('h2', {}, 'Traits'), traitsList(person.traits, 'person-traits', 'No traits yet (send an identify call).'))),
+        h('div', { class: 'columns' }, h('section', { class: 'card' }, h('h2', {}, 'Segments'), segmentsTable(records(person.segments))), h('section', { class: 'card' }, h('h2', {}, 'Computed traits'), traitsList(person.computedTraits, 'person-computed-traits', 'No computed traits.'))),
         h('section', { class: 'card' }, h('h2', {}, `Timeline (${events.length} newest)`), timeline(events)),
       );
     })

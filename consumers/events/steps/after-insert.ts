@@ -4,9 +4,9 @@
  * the events are already stored and a retry would only produce duplicates.
  *
  * Hooks: the live feed, usage thresholds (consumers/events/usage-check.ts), segments
- * (consumers/events/segments-hook.ts). Later ones add an entry to AFTER_INSERT_HOOKS, nothing
+ * (consumers/events/segments-hook.ts), webhooks (consumers/events/webhooks-hook.ts: enqueue
+ * matching subscriptions on WEBHOOKS). Later ones add an entry to AFTER_INSERT_HOOKS, nothing
  * else changes:
- * - webhooks: enqueue matching subscriptions on WEBHOOKS
  * - schema_registry: record event names and property keys seen
  */
 import { publishToLiveFeed } from '../../../durable-objects/live-feed-publish';
@@ -14,6 +14,7 @@ import type { FeedItem, FeedStatus } from '../../../schema/feed';
 import type { BatchState, PipelineDeps, PipelineItem, Step } from '../types';
 import { segmentsHook } from '../segments-hook';
 import { usageHook } from '../usage-check';
+import { webhooksHook } from '../webhooks-hook';
 
 export type AfterInsertHookName = 'live_feed' | 'usage' | 'segments' | 'webhooks' | 'schema_registry';
 
@@ -60,7 +61,7 @@ const liveFeedHook: AfterInsertHook = {
   },
 };
 
-export const AFTER_INSERT_HOOKS: readonly AfterInsertHook[] = [liveFeedHook, usageHook, segmentsHook];
+export const AFTER_INSERT_HOOKS: readonly AfterInsertHook[] = [liveFeedHook, usageHook, segmentsHook, webhooksHook];
 
 export function afterInsertStep(hooks: readonly AfterInsertHook[] = AFTER_INSERT_HOOKS): Step {
   return {

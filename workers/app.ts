@@ -10,6 +10,7 @@ import type { AppEnv } from './context';
 import { queryApiRoutes } from './api/routes';
 import { segmentRoutes } from './api/segments';
 import { usageRoutes } from './api/usage';
+import { webhookRoutes } from './api/webhooks';
 import { ApiError, errorBody } from './errors';
 import { healthRoutes } from './health/routes';
 import { liveRoutes } from './live/routes';
@@ -32,6 +33,7 @@ export function createApp(keyStore = new KeyStore()): Hono<AppEnv> {
   app.route('/v1', queryApiRoutes);
   app.route('/v1', usageRoutes);
   app.route('/v1', segmentRoutes);
+  app.route('/v1', webhookRoutes);
   app.use('/dashboard', dashboardSecurityHeaders);
   app.use('/dashboard/*', dashboardSecurityHeaders);
   app.route('/dashboard', dashboardSessionRoutes);

@@ -1,4 +1,4 @@
-/** Admin HTTP API (`/admin/*`): workspaces, keys and a workspace's segments. Operator token, or a workspace's own secret key. */
+/** Admin HTTP API (`/admin/*`): workspaces, keys and a workspace's segments and webhooks. Operator token, or a workspace's own secret key. */
 import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { createKeySchema, createWorkspaceSchema, rotateKeySchema, updateKeySchema, updateWorkspaceSchema } from '../../schema/control-plane';
@@ -8,6 +8,7 @@ import type { AdminActor, AppEnv } from '../context';
 import { ApiError } from '../errors';
 import { parseJsonBody } from '../validation';
 import { segmentApi } from '../api/segments';
+import { webhookApi } from '../api/webhooks';
 import { deadLetterRoutes } from './dead-letters';
 import { createWorkspace, getKey, getWorkspace, issueKey, listKeys, listWorkspaces, revokeKey, rotateKey, setAllowedOrigins, updateWorkspace, updateWorkspaceSettings } from './control-plane';
 
@@ -29,6 +30,7 @@ const workspaceInPath = createMiddleware<AppEnv>(async (c, next) => {
   if (!(await getWorkspace(c.env.DB, workspaceId))) throw new ApiError(404, 'workspace_not_found', 'No such workspace.');
   await next();
 });
+const workspaceWebhooks = webhookApi((c) => ({ workspaceId: c.req.param('id') ?? '' }));
 const workspaceSegments = segmentApi((c) => ({ workspaceId: c.req.param('id') ?? '', actor: c.var.adminActor.kind === 'operator' ? 'operator' : 'admin:secret-key' }));
 
 export const adminRoutes = new Hono<AppEnv>()
@@ -37,7 +39,10 @@ export const adminRoutes = new Hono<AppEnv>()
   .use('/workspaces/:id/segments/*', workspaceInPath)
   .use('/workspaces/:id/computed-traits', workspaceInPath)
   .use('/workspaces/:id/computed-traits/*', workspaceInPath)
+  .use('/workspaces/:id/webhooks', workspaceInPath)
+  .use('/workspaces/:id/webhooks/*', workspaceInPath)
   .route('/workspaces/:id', workspaceSegments)
+  .route('/workspaces/:id', workspaceWebhooks)
   .post('/workspaces', async (c) => {
     assertOperator(c.var.adminActor);
     const input = await parseJsonBody(c.req.raw, createWorkspaceSchema);

@@ -18,12 +18,18 @@
  * - the queue runs several consumer invocations concurrently (max_concurrency), so a batch
  *   waiting on one endpoint's 10 s timeout does not stop other batches.
  *
+ * `webhook_match` messages are events whose subscriptions the events consumer could not read
+ * (D1 down): matched here against the subscriptions read now, then enqueued as deliveries.
+ *
  * `monfri-webhooks-dlq` receives what failed even to be handled (D1 down through every queue
  * retry): parked in the dead-letter store as before.
  */
 import { classifyDeliveryResult, shouldDisableEndpoint, type DeliveryDecision } from '../lib/webhooks/retry';
 import { allowLoopbackHttp, attemptWebhook, type AttemptOutcome } from '../lib/webhooks/send';
+import { webhookDeliveriesOf, type WebhookMatchLater } from './events/webhooks-hook';
 import {
+  activeWebhooksFromRows,
+  activeWebhooksStatement,
   disableStatement,
   markFailingStatement,
   markSucceededStatement,
@@ -136,11 +142,33 @@ async function commit(env: Env, handled: readonly Handled[]): Promise<void> {
   if (statements.length > 0) await env.DB.batch(statements);
 }
 
+function isMatchLater(body: unknown): body is WebhookMatchLater {
+  return typeof body === 'object' && body !== null && 'kind' in body && body.kind === 'webhook_match' && 'workspaceId' in body && typeof body.workspaceId === 'string' && 'view' in body;
+}
+
+async function matchLater(env: Env, messages: readonly Message<unknown>[]): Promise<void> {
+  const pending = messages.map((message) => message.body).filter(isMatchLater);
+  if (pending.length === 0) return;
+  try {
+    const workspaceIds = [...new Set(pending.map((item) => item.workspaceId))];
+    const { results } = await activeWebhooksStatement(env.DB, workspaceIds).all<Record<string, unknown>>();
+    const webhooks = activeWebhooksFromRows(results);
+    const deliveries = (await Promise.all(pending.map((item) => webhookDeliveriesOf(item.workspaceId, webhooks.get(item.workspaceId) ?? [], [item.view])))).flat();
+    for (let start = 0; start < deliveries.length; start += 100) await env.WEBHOOKS.sendBatch(deliveries.slice(start, start + 100).map((body) => ({ body, contentType: 'json' as const })));
+    for (const message of messages) message.ack();
+  } catch (error) {
+    console.error(JSON.stringify({ level: 'error', msg: 'webhook_match_failed', error: String(error) }));
+    for (const message of messages) message.retry({ delaySeconds: 30 });
+  }
+}
+
 export async function handleWebhookDeliveries(batch: MessageBatch<unknown>, env: Env, nowMs: () => number = Date.now): Promise<void> {
   const bySubscription = new Map<string, { delivery: WebhookDelivery; message: Message<unknown> }[]>();
   const poison: DeadLetterInput[] = [];
   const poisonMessages: Message<unknown>[] = [];
+  await matchLater(env, batch.messages.filter((message) => isMatchLater(message.body)));
   for (const message of batch.messages) {
+    if (isMatchLater(message.body)) continue;
     const parsed = webhookDeliverySchema.safeParse(message.body);
     if (!parsed.success) {
       poison.push({ queue: WEBHOOKS_QUEUE, body: message.body, reason: 'invalid_webhook_delivery', attempts: message.attempts });

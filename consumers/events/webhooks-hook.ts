@@ -18,6 +18,13 @@ import type { PipelineItem } from './types';
 
 export type WebhookEventView = ReturnType<typeof eventView>;
 
+/** An event whose subscriptions were unknown at insert time, matched by the webhooks consumer instead. */
+export interface WebhookMatchLater {
+  kind: 'webhook_match';
+  workspaceId: string;
+  view: WebhookEventView;
+}
+
 export function webhookMatches(webhook: ActiveWebhook, view: WebhookEventView): boolean {
   if (view.bot.flagged && !webhook.includeBots) return false;
   const { filter } = webhook;
@@ -37,11 +44,10 @@ function viewOf(item: PipelineItem): WebhookEventView | null {
   return eventView({ ...item.row, person_id: item.personId ?? item.row.person_id });
 }
 
-export async function webhookDeliveriesOf(workspaceId: string, webhooks: readonly ActiveWebhook[], items: readonly PipelineItem[]): Promise<WebhookDelivery[]> {
+/** One delivery per (matching subscription, event); the body is the event view's JSON, as signed. */
+export async function webhookDeliveriesOf(workspaceId: string, webhooks: readonly ActiveWebhook[], views: readonly WebhookEventView[]): Promise<WebhookDelivery[]> {
   const deliveries: WebhookDelivery[] = [];
-  for (const item of items) {
-    const view = viewOf(item);
-    if (!view) continue;
+  for (const view of views) {
     const matching = webhooks.filter((webhook) => webhookMatches(webhook, view));
     if (matching.length === 0) continue;
     const body = JSON.stringify(view);
@@ -62,6 +68,12 @@ export async function webhookDeliveriesOf(workspaceId: string, webhooks: readonl
   return deliveries;
 }
 
+async function sendInHundreds(queue: Queue, bodies: readonly unknown[]): Promise<void> {
+  for (let start = 0; start < bodies.length; start += 100) {
+    await queue.sendBatch(bodies.slice(start, start + 100).map((body) => ({ body, contentType: 'json' as const })));
+  }
+}
+
 export const webhooksHook: AfterInsertHook = {
   name: 'webhooks',
   async run(deps, state) {
@@ -70,16 +82,14 @@ export const webhooksHook: AfterInsertHook = {
     if (byWorkspace.size === 0) return;
     const profiles = await deps.workspaces([...byWorkspace.keys()]);
     const deliveries: WebhookDelivery[] = [];
+    const unmatched: WebhookMatchLater[] = [];
     for (const [workspaceId, items] of byWorkspace) {
       const webhooks = profiles.get(workspaceId)?.webhooks;
-      if (webhooks === null || webhooks === undefined) {
-        console.error(JSON.stringify({ level: 'error', msg: 'webhook_subscriptions_unknown', workspaceId, events: items.length }));
-        continue;
-      }
-      if (webhooks.length > 0) deliveries.push(...(await webhookDeliveriesOf(workspaceId, webhooks, items)));
+      const views = items.map(viewOf).filter((view): view is WebhookEventView => view !== null);
+      // Subscriptions unknown (D1 did not answer): the webhooks consumer matches them later.
+      if (webhooks === null || webhooks === undefined) unmatched.push(...views.map((view) => ({ kind: 'webhook_match' as const, workspaceId, view })));
+      else if (webhooks.length > 0) deliveries.push(...(await webhookDeliveriesOf(workspaceId, webhooks, views)));
     }
-    for (let start = 0; start < deliveries.length; start += 100) {
-      await deps.env.WEBHOOKS.sendBatch(deliveries.slice(start, start + 100).map((body) => ({ body, contentType: 'json' as const })));
-    }
+    await sendInHundreds(deps.env.WEBHOOKS, [...deliveries, ...unmatched]);
   },
 };

@@ -26,6 +26,7 @@
  */
 import { classifyDeliveryResult, shouldDisableEndpoint, type DeliveryDecision } from '../lib/webhooks/retry';
 import { allowLoopbackHttp, attemptWebhook, type AttemptOutcome } from '../lib/webhooks/send';
+import { sendInBatches } from '../workers/admin/dead-letters';
 import { webhookDeliveriesOf, type WebhookMatchLater } from './events/webhooks-hook';
 import {
   activeWebhooksFromRows,
@@ -154,7 +155,7 @@ async function matchLater(env: Env, messages: readonly Message<unknown>[]): Prom
     const { results } = await activeWebhooksStatement(env.DB, workspaceIds).all<Record<string, unknown>>();
     const webhooks = activeWebhooksFromRows(results);
     const deliveries = (await Promise.all(pending.map((item) => webhookDeliveriesOf(item.workspaceId, webhooks.get(item.workspaceId) ?? [], [item.view])))).flat();
-    for (let start = 0; start < deliveries.length; start += 100) await env.WEBHOOKS.sendBatch(deliveries.slice(start, start + 100).map((body) => ({ body, contentType: 'json' as const })));
+    await sendInBatches(env.WEBHOOKS, deliveries);
     for (const message of messages) message.ack();
   } catch (error) {
     console.error(JSON.stringify({ level: 'error', msg: 'webhook_match_failed', error: String(error) }));

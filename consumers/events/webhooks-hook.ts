@@ -8,6 +8,7 @@
  * Entered`/`Exited` through `segments` (by segment id), `usage.threshold` through
  * `usageThreshold`; a `types: ['track']` subscription does not get them all.
  */
+import { sendInBatches } from '../../workers/admin/dead-letters';
 import { eventView } from '../../workers/api/event-view';
 import { sha256Hex } from '../../lib/crypto';
 import { SEGMENT_ENTERED, SEGMENT_EXITED } from '../../schema/segments';
@@ -68,12 +69,6 @@ export async function webhookDeliveriesOf(workspaceId: string, webhooks: readonl
   return deliveries;
 }
 
-async function sendInHundreds(queue: Queue, bodies: readonly unknown[]): Promise<void> {
-  for (let start = 0; start < bodies.length; start += 100) {
-    await queue.sendBatch(bodies.slice(start, start + 100).map((body) => ({ body, contentType: 'json' as const })));
-  }
-}
-
 export const webhooksHook: AfterInsertHook = {
   name: 'webhooks',
   async run(deps, state) {
@@ -90,6 +85,7 @@ export const webhooksHook: AfterInsertHook = {
       if (webhooks === null || webhooks === undefined) unmatched.push(...views.map((view) => ({ kind: 'webhook_match' as const, workspaceId, view })));
       else if (webhooks.length > 0) deliveries.push(...(await webhookDeliveriesOf(workspaceId, webhooks, views)));
     }
-    await sendInHundreds(deps.env.WEBHOOKS, [...deliveries, ...unmatched]);
+    // Sized batches: 100 messages or 256 KB, whichever comes first (bodies carry whole events).
+    await sendInBatches(deps.env.WEBHOOKS, [...deliveries, ...unmatched]);
   },
 };

@@ -123,7 +123,7 @@ describe('matching', () => {
     expect(new Set(ordersLog.map((entry) => entry.webhook_id))).toEqual(new Set([await webhookIdOf(orders.webhook.id, order.messageId)]));
     expect(new Set(identifiesLog.map((entry) => entry.webhook_id))).toEqual(new Set([await webhookIdOf(identifies.webhook.id, identify.messageId)]));
     expect(ordersLog[0]).toMatchObject({ attempt: 1, outcome: 'retrying' });
-  });
+  }, 20_000);
 });
 
 describe('webhooks consumer', () => {

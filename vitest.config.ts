@@ -45,6 +45,9 @@ export default defineConfig({
                 // Settings and segments read fresh for every batch; a new segment's back-fill settles in a second.
                 WORKSPACE_PROFILE_TTL_SECONDS: '0',
                 SEGMENT_SETTLE_SECONDS: '1',
+                WEBHOOK_SECRETS_KEY: 'test-webhook-secrets-key',
+                // Receivers in the tests listen on 127.0.0.1.
+                WEBHOOK_ALLOW_LOOPBACK_HTTP: 'true',
               },
             },
           })),

@@ -1,14 +1,16 @@
 /**
  * What consumers need to know about a batch's workspaces: their settings (bot screening), their
- * plan history (usage thresholds) and their segments. Three D1 queries in one round trip per
+ * plan history (usage thresholds), their segments and their webhook subscriptions. Four D1 queries in one round trip per
  * batch for the workspaces it holds, kept per isolate for a short while (a change takes effect
  * within the TTL, WORKSPACE_PROFILE_TTL_SECONDS, as key revocation does at the edge). If D1
  * does not answer, the defaults apply and the batch goes on: these refine screening, notices
  * and segments, they must never stop ingestion.
  */
 import { activeSegmentsFromRows, activeSegmentsStatement } from '../lib/segments/store';
+import { activeWebhooksFromRows, activeWebhooksStatement } from '../lib/webhooks/store';
 import { planChangeSchema, type PlanHistory } from '../schema/plans';
 import type { ActiveSegment } from '../schema/segments';
+import type { ActiveWebhook } from '../schema/webhooks';
 import { DEFAULT_WORKSPACE_SETTINGS, parseWorkspaceSettings, type WorkspaceSettings } from '../schema/workspace-settings';
 
 export const PROFILE_TTL_MS = 30_000;
@@ -26,11 +28,13 @@ export interface WorkspaceProfile {
   planHistory: PlanHistory | null;
   /** null when they could not be read (D1 down): the segment work waits on the retry queue then. */
   segments: ActiveSegment[] | null;
+  /** Enabled webhook subscriptions; null when they could not be read (D1 down): the events wait on the webhooks queue then. */
+  webhooks: ActiveWebhook[] | null;
 }
 
 export type WorkspaceProfileLoader = (workspaceIds: readonly string[]) => Promise<Map<string, WorkspaceProfile>>;
 
-const UNKNOWN: WorkspaceProfile = { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: null, segments: null };
+const UNKNOWN: WorkspaceProfile = { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: null, segments: null, webhooks: null };
 
 interface CacheEntry {
   profile: WorkspaceProfile;
@@ -42,12 +46,14 @@ function placeholders(count: number): string {
 }
 
 async function readProfiles(db: D1Database, ids: readonly string[]): Promise<Map<string, WorkspaceProfile>> {
-  const [workspaces, changes, segmentRows] = await db.batch<Record<string, unknown>>([
+  const [workspaces, changes, segmentRows, webhookRows] = await db.batch<Record<string, unknown>>([
     db.prepare(`SELECT id, settings, trial_ends_at FROM workspaces WHERE id IN (${placeholders(ids.length)})`).bind(...ids),
     db.prepare(`SELECT workspace_id, plan, changed_at FROM plan_changes WHERE workspace_id IN (${placeholders(ids.length)}) ORDER BY changed_at`).bind(...ids),
     activeSegmentsStatement(db, ids),
+    activeWebhooksStatement(db, ids),
   ]);
   const segments = activeSegmentsFromRows(ids, segmentRows?.results ?? []);
+  const webhooks = activeWebhooksFromRows(webhookRows?.results ?? []);
   const changesOf = new Map<string, PlanHistory['changes'][number][]>();
   for (const row of changes?.results ?? []) {
     const change = planChangeSchema.safeParse({ plan: row.plan, changedAt: row.changed_at });
@@ -60,6 +66,7 @@ async function readProfiles(db: D1Database, ids: readonly string[]): Promise<Map
       settings: parseWorkspaceSettings(typeof row.settings === 'string' ? row.settings : null).settings,
       planHistory: { trialEndsAt: typeof row.trial_ends_at === 'string' ? row.trial_ends_at : null, changes: changesOf.get(row.id) ?? [] },
       segments: segments.get(row.id) ?? [],
+      webhooks: webhooks.get(row.id) ?? [],
     });
   }
   return profiles;
@@ -85,7 +92,7 @@ export class WorkspaceProfileCache {
       const stored = await readProfiles(db, missing);
       if (this.entries.size + missing.length > MAX_CACHED_WORKSPACES) this.entries.clear();
       for (const id of missing) {
-        const profile = stored.get(id) ?? { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: { trialEndsAt: null, changes: [] }, segments: [] };
+        const profile = stored.get(id) ?? { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: { trialEndsAt: null, changes: [] }, segments: [], webhooks: [] };
         this.entries.set(id, { profile, expiresAt: nowMs + ttlMs });
         found.set(id, profile);
       }
@@ -98,4 +105,4 @@ export class WorkspaceProfileCache {
 }
 
 /** Every workspace on the default settings and no plan history (unit tests of single steps, benches). */
-export const defaultProfileLoader: WorkspaceProfileLoader = async (workspaceIds) => new Map(workspaceIds.map((id) => [id, { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: { trialEndsAt: null, changes: [] }, segments: [] }]));
+export const defaultProfileLoader: WorkspaceProfileLoader = async (workspaceIds) => new Map(workspaceIds.map((id) => [id, { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: { trialEndsAt: null, changes: [] }, segments: [], webhooks: [] }]));

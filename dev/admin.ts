@@ -26,6 +26,12 @@
  *   plan codegen --workspace W --out tracking-plan.ts   (typed wrappers around the SDK's track)
  *   plan settings --workspace W [--unplanned allow|flag|block] [--violations allow|flag|block] [--flagged-in-segments true|false]
  *   plan draft --workspace W [--out plan.json]   (a plan describing what was received; import it to adopt it)
+ *   webhook list --workspace W
+ *   webhook create --workspace W --url U [--events a,b] [--types track,identify] [--segments S1,S2]
+ *                  [--usage-threshold] [--include-bots] [--description D]   (or --file webhook.json)
+ *   webhook update WHID --workspace W [the create flags] [--enabled true|false]   (or --file patch.json)
+ *   webhook show|delete|test|rotate-secret WHID --workspace W
+ *   webhook deliveries WHID --workspace W [--limit N] [--before ID]
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -180,6 +186,37 @@ async function planCodegen(config: CliConfig, args: ParsedArgs, workspace: strin
   return { written: out, plan: plan.data.name, version: plan.data.version ?? null, events: new Set(plan.data.events.map((event) => event.name)).size };
 }
 
+const list = (value: string): string[] => value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+
+/** A webhook body from flags (only those given, so an update changes only them), or --file. */
+export function webhookBody(args: ParsedArgs): Record<string, unknown> {
+  if (args.flags.has('file')) return jsonFile(args) as Record<string, unknown>;
+  const body: Record<string, unknown> = {};
+  const text = (flag: string, field: string): void => {
+    const value = args.flags.get(flag);
+    if (value !== undefined) body[field] = value;
+  };
+  const names = (flag: string): void => {
+    const value = args.flags.get(flag);
+    if (value !== undefined) body[flag] = list(value);
+  };
+  const boolean = (flag: string, field: string): void => {
+    const value = args.flags.get(flag);
+    if (value === undefined) return;
+    if (value !== 'true' && value !== 'false') throw new CliError(`--${flag} takes true or false`);
+    body[field] = value === 'true';
+  };
+  text('url', 'url');
+  text('description', 'description');
+  names('events');
+  names('types');
+  names('segments');
+  boolean('usage-threshold', 'usageThreshold');
+  boolean('include-bots', 'includeBots');
+  boolean('enabled', 'enabled');
+  return body;
+}
+
 /** A verification that found a difference: printed, and the CLI exits 3 so scripts notice. */
 export class VerifyDifference extends Error {
   constructor(readonly result: unknown) {
@@ -265,6 +302,28 @@ export async function runCommand(argv: readonly string[], config: CliConfig): Pr
       return request(config, 'PATCH', `/admin/workspaces/${enc(workspace())}/settings`, planSettingsPatch(args));
     case 'plan draft':
       return output(args, await request(config, 'GET', `/admin/workspaces/${enc(workspace())}/schema/draft-plan`));
+    case 'webhook list':
+      return request(config, 'GET', `/admin/workspaces/${enc(workspace())}/webhooks`);
+    case 'webhook create':
+      return request(config, 'POST', `/admin/workspaces/${enc(workspace())}/webhooks`, webhookBody(args));
+    case 'webhook update':
+      return request(config, 'PATCH', `/admin/workspaces/${enc(workspace())}/webhooks/${enc(positional(args, 2, 'WHID'))}`, webhookBody(args));
+    case 'webhook show':
+      return request(config, 'GET', `/admin/workspaces/${enc(workspace())}/webhooks/${enc(positional(args, 2, 'WHID'))}`);
+    case 'webhook delete':
+      return request(config, 'DELETE', `/admin/workspaces/${enc(workspace())}/webhooks/${enc(positional(args, 2, 'WHID'))}`);
+    case 'webhook test':
+      return request(config, 'POST', `/admin/workspaces/${enc(workspace())}/webhooks/${enc(positional(args, 2, 'WHID'))}/test`);
+    case 'webhook rotate-secret':
+      return request(config, 'POST', `/admin/workspaces/${enc(workspace())}/webhooks/${enc(positional(args, 2, 'WHID'))}/rotate-secret`);
+    case 'webhook deliveries': {
+      const params = new URLSearchParams();
+      for (const flag of ['limit', 'before']) {
+        const value = args.flags.get(flag);
+        if (value !== undefined) params.set(flag, value);
+      }
+      return request(config, 'GET', `/admin/workspaces/${enc(workspace())}/webhooks/${enc(positional(args, 2, 'WHID'))}/deliveries?${params}`);
+    }
     default:
       if (args.words[0] === 'replay') {
         return request(config, 'POST', '/admin/replay', { workspaceId: workspace(), from: isoDate(required(args, 'from'), 'from'), to: isoDate(required(args, 'to'), 'to') });

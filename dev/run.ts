@@ -25,6 +25,7 @@ interface LocalSecrets {
   LIVE_TICKET_SECRET: string;
   SESSION_SECRET: string;
   UPSTASH_REDIS_REST_TOKEN: string;
+  WEBHOOK_SECRETS_KEY: string;
 }
 
 interface DemoWorkspace {
@@ -42,10 +43,17 @@ function localSecrets(): LocalSecrets {
   // A fresh clone has no .data/ yet: this is the first thing written there.
   mkdirSync(DATA_DIR, { recursive: true });
   const path = join(DATA_DIR, 'secrets.json');
-  const existing = readJson<LocalSecrets>(path);
-  if (existing) return existing;
+  const existing = readJson<Partial<LocalSecrets>>(path);
   const make = (): string => randomBytes(24).toString('base64url');
-  const secrets = { OPERATOR_TOKEN: `op_${make()}`, LIVE_TICKET_SECRET: make(), SESSION_SECRET: make(), UPSTASH_REDIS_REST_TOKEN: make() };
+  // A .data/ from before webhooks lacks their key: add it, keep the rest (and the data) as it was.
+  if (existing?.OPERATOR_TOKEN && existing.WEBHOOK_SECRETS_KEY) return existing as LocalSecrets;
+  const secrets: LocalSecrets = {
+    OPERATOR_TOKEN: existing?.OPERATOR_TOKEN ?? `op_${make()}`,
+    LIVE_TICKET_SECRET: existing?.LIVE_TICKET_SECRET ?? make(),
+    SESSION_SECRET: existing?.SESSION_SECRET ?? make(),
+    UPSTASH_REDIS_REST_TOKEN: existing?.UPSTASH_REDIS_REST_TOKEN ?? make(),
+    WEBHOOK_SECRETS_KEY: make(),
+  };
   writeFileSync(path, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
 }
@@ -129,8 +137,9 @@ async function main(): Promise<void> {
   }
   try {
     logStep(`wrangler dev on 127.0.0.1:${WORKER_PORT} (bundling the Worker, applying D1 migrations)`);
-    // Locally, settings and new segments take effect in seconds rather than production's half minute.
-    const vars = { ...stack.workerEnv, ...secrets, WORKSPACE_PROFILE_TTL_SECONDS: '5', SEGMENT_SETTLE_SECONDS: '10' };
+    // Locally, settings and new segments take effect in seconds rather than production's half minute,
+    // and webhooks may go to a receiver on this machine (http://127.0.0.1:<port>).
+    const vars = { ...stack.workerEnv, ...secrets, WORKSPACE_PROFILE_TTL_SECONDS: '5', SEGMENT_SETTLE_SECONDS: '10', WEBHOOK_ALLOW_LOOPBACK_HTTP: 'true' };
     writeFileSync(join(DATA_DIR, 'dev.vars'), Object.entries(vars).map(([name, value]) => `${name}=${JSON.stringify(value)}`).join('\n') + '\n', { mode: 0o600 });
     worker = await startWranglerDev({ persistTo: join(DATA_DIR, 'wrangler'), vars, port: WORKER_PORT, logName: 'wrangler-dev' });
     const health = (await (await fetch(`${worker.url}/health`)).json()) as { status: string; clickhouse: { cluster?: { name: string; nodes: { shard: number; replica: number; ok: boolean }[] } } };

@@ -13,6 +13,7 @@ import { segmentRoutes } from './api/segments';
 import { schemaRoutes } from './api/schema';
 import { trackingPlanRoutes } from './api/tracking-plans';
 import { usageRoutes } from './api/usage';
+import { webhookRoutes } from './api/webhooks';
 import { ApiError, errorBody } from './errors';
 import { healthRoutes } from './health/routes';
 import { liveRoutes } from './live/routes';
@@ -38,6 +39,7 @@ export function createApp(keyStore = new KeyStore(), planStore = new PlanStore()
   app.route('/v1', segmentRoutes);
   app.route('/v1', trackingPlanRoutes);
   app.route('/v1', schemaRoutes);
+  app.route('/v1', webhookRoutes);
   app.use('/dashboard', dashboardSecurityHeaders);
   app.use('/dashboard/*', dashboardSecurityHeaders);
   app.route('/dashboard', dashboardSessionRoutes);

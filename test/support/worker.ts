@@ -22,6 +22,8 @@ export async function startTestWorker(vars: Record<string, string> = {}): Promis
       RETRY_BASE_SECONDS: '1',
       WORKSPACE_PROFILE_TTL_SECONDS: '1',
       SEGMENT_SETTLE_SECONDS: '3',
+      WEBHOOK_SECRETS_KEY: 'test-webhook-secrets-key',
+      WEBHOOK_ALLOW_LOOPBACK_HTTP: 'true',
       ...vars,
     },
   });

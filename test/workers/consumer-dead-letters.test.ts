@@ -49,13 +49,3 @@ describe('dead-letter replay (admin API)', () => {
     expect(counts).toEqual({ events: 4, rows: 4 });
   });
 });
-
-describe('webhooks queue (delivery is a later issue)', () => {
-  it('parks messages in the dead-letter store instead of losing or endlessly retrying them', async () => {
-    const marker = `hook-${crypto.randomUUID()}`;
-    const result = await deliver([{ messageId: marker, url: 'https://example.test/hook' }], { queue: 'monfri-webhooks' });
-    expect(result.ackAll).toBe(true);
-    const letter = await env.DB.prepare('SELECT queue, reason FROM dead_letters WHERE message_id = ?').bind(marker).first();
-    expect(letter).toEqual({ queue: 'monfri-webhooks', reason: 'webhook_delivery_not_implemented' });
-  });
-});

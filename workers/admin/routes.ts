@@ -1,4 +1,4 @@
-/** Admin HTTP API (`/admin/*`): workspaces, keys and a workspace's segments. Operator token, or a workspace's own secret key. */
+/** Admin HTTP API (`/admin/*`): workspaces, keys and a workspace's segments, tracking plan, schema and webhooks. Operator token, or a workspace's own secret key. */
 import { Hono, type Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { createKeySchema, createWorkspaceSchema, rotateKeySchema, updateKeySchema, updateWorkspaceSchema } from '../../schema/control-plane';
@@ -10,6 +10,7 @@ import { parseJsonBody } from '../validation';
 import { segmentApi } from '../api/segments';
 import { schemaApi } from '../api/schema';
 import { trackingPlanApi } from '../api/tracking-plans';
+import { webhookApi } from '../api/webhooks';
 import { deadLetterRoutes } from './dead-letters';
 import { createWorkspace, getKey, getWorkspace, issueKey, listKeys, listWorkspaces, revokeKey, rotateKey, setAllowedOrigins, updateWorkspace, updateWorkspaceSettings } from './control-plane';
 
@@ -35,6 +36,7 @@ const adminScope = (c: Context<AppEnv>) => ({ workspaceId: c.req.param('id') ?? 
 const workspaceSegments = segmentApi(adminScope);
 const workspaceTrackingPlan = trackingPlanApi(adminScope);
 const workspaceSchema = schemaApi(adminScope);
+const workspaceWebhooks = webhookApi(adminScope);
 
 export const adminRoutes = new Hono<AppEnv>()
   .use('*', requireAdmin)
@@ -46,9 +48,12 @@ export const adminRoutes = new Hono<AppEnv>()
   .use('/workspaces/:id/tracking-plan/*', workspaceInPath)
   .use('/workspaces/:id/schema', workspaceInPath)
   .use('/workspaces/:id/schema/*', workspaceInPath)
+  .use('/workspaces/:id/webhooks', workspaceInPath)
+  .use('/workspaces/:id/webhooks/*', workspaceInPath)
   .route('/workspaces/:id', workspaceSegments)
   .route('/workspaces/:id', workspaceTrackingPlan)
   .route('/workspaces/:id', workspaceSchema)
+  .route('/workspaces/:id', workspaceWebhooks)
   .post('/workspaces', async (c) => {
     assertOperator(c.var.adminActor);
     const input = await parseJsonBody(c.req.raw, createWorkspaceSchema);

@@ -4,9 +4,9 @@
  * the events are already stored and a retry would only produce duplicates.
  *
  * Hooks: the live feed, usage thresholds (consumers/events/usage-check.ts), segments
- * (consumers/events/segments-hook.ts). Later ones add an entry to AFTER_INSERT_HOOKS, nothing
- * else changes:
- * - webhooks: enqueue matching subscriptions on WEBHOOKS
+ * (consumers/events/segments-hook.ts), webhooks (consumers/events/webhooks-hook.ts: enqueue
+ * matching subscriptions on WEBHOOKS). Later ones add an entry to AFTER_INSERT_HOOKS, nothing
+ * else changes.
  * Schema discovery needs no hook: the row carries its paths and types (schema-paths.ts) and
  * ClickHouse materialized views aggregate them as the rows are inserted.
  */
@@ -15,6 +15,7 @@ import type { FeedItem, FeedOutcome } from '../../../schema/feed';
 import type { BatchState, PipelineDeps, PipelineItem, Step } from '../types';
 import { segmentsHook } from '../segments-hook';
 import { usageHook } from '../usage-check';
+import { webhooksHook } from '../webhooks-hook';
 
 export type AfterInsertHookName = 'live_feed' | 'usage' | 'segments' | 'webhooks' | 'schema_registry';
 
@@ -46,7 +47,7 @@ const liveFeedHook: AfterInsertHook = {
   },
 };
 
-export const AFTER_INSERT_HOOKS: readonly AfterInsertHook[] = [liveFeedHook, usageHook, segmentsHook];
+export const AFTER_INSERT_HOOKS: readonly AfterInsertHook[] = [liveFeedHook, usageHook, segmentsHook, webhooksHook];
 
 export function afterInsertStep(hooks: readonly AfterInsertHook[] = AFTER_INSERT_HOOKS): Step {
   return {

@@ -10,7 +10,9 @@
  * wrong (counted, not flagged), `flag` stores it flagged, `block` refuses it in the batch answer
  * with every reason while its valid siblings are accepted.
  */
+import { withDeadline } from '../../lib/deadline';
 import { currentPlanRevision, planFromText } from '../../lib/tracking-plans/store';
+import { D1_LOOKUP_TIMEOUT_MS, D1_REFRESH_TIMEOUT_MS } from '../auth/key-store';
 import { compilePlan, validateEventAgainstPlan, type CompiledPlan, type PlanViolation } from '../../lib/tracking-plans/validate';
 import { PLAN_VIOLATIONS_KEPT, type CollectedEvent } from '../../schema/event';
 import { EVENT_REJECTIONS } from '../../schema/rejections';
@@ -63,6 +65,9 @@ interface CachedPlan {
  * not parsed again; if D1 does not answer, the plan held (even expired) goes on applying, and a
  * workspace never seen is not checked: a control-plane outage must not refuse events.
  */
+/** After a failed refresh, how long the held plan applies before D1 is asked again. */
+const PLAN_RETRY_AFTER_FAILURE_MS = 5000;
+
 export class PlanStore {
   private readonly entries = new Map<string, CachedPlan>();
   private static readonly MAX_ENTRIES = 10_000;
@@ -72,9 +77,12 @@ export class PlanStore {
     if (cached && cached.expiresAt > now) return cached.plan;
     let row: Awaited<ReturnType<typeof currentPlanRevision>>;
     try {
-      row = await currentPlanRevision(db, workspaceId);
+      // A stalled D1 must not hold the request: a plan already held only gets a short refresh.
+      row = await withDeadline(currentPlanRevision(db, workspaceId), cached ? D1_REFRESH_TIMEOUT_MS : D1_LOOKUP_TIMEOUT_MS, 'd1');
     } catch (error) {
       console.warn(JSON.stringify({ level: 'warn', msg: 'tracking_plan_unavailable', workspaceId, error: String(error) }));
+      // Keep applying what is held, and do not ask D1 again on every request while it fails.
+      this.entries.set(workspaceId, { revision: cached?.revision ?? null, plan: cached?.plan ?? null, expiresAt: now + PLAN_RETRY_AFTER_FAILURE_MS });
       return cached?.plan ?? null;
     }
     const revision = row ? `${row.id}@${row.version}` : null;

@@ -60,14 +60,14 @@ interface CachedPlan {
   expiresAt: number;
 }
 
+/** After a failed refresh, how long the held plan applies before D1 is asked again. */
+const PLAN_RETRY_AFTER_FAILURE_MS = 5000;
+
 /**
  * Per-isolate cache of each workspace's current plan (null: none). A revision already held is
  * not parsed again; if D1 does not answer, the plan held (even expired) goes on applying, and a
  * workspace never seen is not checked: a control-plane outage must not refuse events.
  */
-/** After a failed refresh, how long the held plan applies before D1 is asked again. */
-const PLAN_RETRY_AFTER_FAILURE_MS = 5000;
-
 export class PlanStore {
   private readonly entries = new Map<string, CachedPlan>();
   private static readonly MAX_ENTRIES = 10_000;

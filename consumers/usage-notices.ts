@@ -12,6 +12,7 @@
  * `internal`), shown on the live feed, offered to webhooks.
  */
 import type { ClickHouseClient } from '../lib/clickhouse';
+import { internalEvent } from '../lib/internal-events';
 import { usageForMonth, type MonthUsage } from '../lib/usage';
 import type { CollectedEvent } from '../schema/event';
 import { monthContaining, USAGE_THRESHOLDS, type PlanHistory, type UsageThreshold } from '../schema/plans';
@@ -25,34 +26,15 @@ export function usageNoticeMessageId(workspaceId: string, month: string, thresho
 }
 
 export function usageNoticeEvent(workspaceId: string, month: string, threshold: UsageThreshold, usage: MonthUsage, nowMs: number): CollectedEvent {
-  const at = new Date(nowMs).toISOString();
-  return {
-    v: 1,
+  return internalEvent({
     workspaceId,
     messageId: usageNoticeMessageId(workspaceId, month, threshold),
-    type: 'track',
     event: USAGE_THRESHOLD_EVENT,
     userId: null,
     anonymousId: `workspace:${workspaceId}`,
-    groupId: null,
-    previousId: null,
     properties: { threshold, month, limit: usage.plan.plan.includedEvents, counted: usage.counted, plan: usage.plan.plan.id, planSource: usage.plan.source },
-    traits: {},
-    context: { library: { name: 'monfri', version: '1' } },
-    integrations: {},
-    timestamp: at,
-    originalTimestamp: null,
-    sentAt: null,
-    receivedAt: at,
-    timestampAdjustment: null,
-    source: 'internal',
-    ip: null,
-    userAgent: null,
-    geo: null,
-    library: { name: 'monfri', version: '1' },
-    sessionId: null,
-    bot: { flagged: false, reason: null },
-  };
+    nowMs,
+  });
 }
 
 export function dueThresholds(usage: MonthUsage): UsageThreshold[] {

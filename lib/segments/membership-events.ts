@@ -7,6 +7,7 @@
  * batch, a retried alarm) is stored once.
  */
 import { sha256Hex } from '../crypto';
+import { internalEvent } from '../internal-events';
 import type { CollectedEvent } from '../../schema/event';
 import { SEGMENT_ENTERED, SEGMENT_EXITED, type MembershipChange } from '../../schema/segments';
 
@@ -23,16 +24,11 @@ export async function membershipMessageId(change: MembershipChange): Promise<str
 }
 
 export async function membershipEvent(workspaceId: string, change: MembershipChange, nowMs: number): Promise<CollectedEvent> {
-  const at = new Date(nowMs).toISOString();
-  return {
-    v: 1,
+  return internalEvent({
     workspaceId,
     messageId: await membershipMessageId(change),
-    type: 'track',
     event: change.kind === 'entered' ? SEGMENT_ENTERED : SEGMENT_EXITED,
     ...identityOf(change.personId),
-    groupId: null,
-    previousId: null,
     properties: {
       segmentId: change.segmentId,
       segmentName: change.segmentName,
@@ -42,22 +38,8 @@ export async function membershipEvent(workspaceId: string, change: MembershipCha
       cause: change.cause,
       personId: change.personId,
     },
-    traits: {},
-    context: { library: { name: 'monfri', version: '1' } },
-    integrations: {},
-    timestamp: at,
-    originalTimestamp: null,
-    sentAt: null,
-    receivedAt: at,
-    timestampAdjustment: null,
-    source: 'internal',
-    ip: null,
-    userAgent: null,
-    geo: null,
-    library: { name: 'monfri', version: '1' },
-    sessionId: null,
-    bot: { flagged: false, reason: null },
-  };
+    nowMs,
+  });
 }
 
 /** Queues the events of `changes` (the events queue takes at most 100 per call). */

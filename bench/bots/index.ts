@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { REPO_ROOT } from '../../dev/process';
 import { createUserAgentClassifier, type BotCategory, type UserAgentVerdict } from '../../workers/collect/bot-user-agent';
 import { formatTable, summarize, writeReport, type Row } from '../report';
+import { seededRandom } from '../../dev/seeded-random';
 
 const DETECTION_GOAL_PERCENT = 99;
 const FALSE_POSITIVE_GOAL_PERCENT = 0.1;
@@ -70,18 +71,6 @@ function crawlerInstances(): Positive[] {
 
 function topUserAgents(): string[] {
   return topUserAgentsSchema.parse(readPackageJson('top-user-agents', 'index.json'));
-}
-
-/** Mulberry32: a tiny seeded PRNG, so the sample is the same on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Draws by market-share weight, as the package's own `new UserAgent()` does, but from a seeded PRNG. */

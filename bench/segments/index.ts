@@ -21,22 +21,11 @@ import { routeBatch } from '../../lib/segments/routing';
 import type { ActiveSegment, Condition, SegmentEvent } from '../../schema/segments';
 import { runtimeNote, startSnapshotWorker } from '../ingest/snapshot-worker';
 import { summarize, writeReport, type Row } from '../report';
+import { seededRandom } from '../../dev/seeded-random';
 
 const OPERATOR_TOKEN = 'bench-operator-token';
 const EVENT_NAMES = ['Page Viewed', 'Product Viewed', 'Added To Cart', 'Order Completed', 'Signed Up', 'Searched', 'Video Played', 'Invite Sent'];
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Deterministic pseudo-random numbers, so every run evaluates the same data. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Segment i reads one event name (round robin) with a property filter, a window and a count; every third also a trait. */
 function syntheticSegment(index: number): ActiveSegment {
@@ -53,7 +42,7 @@ function syntheticSegment(index: number): ActiveSegment {
 }
 
 function syntheticEvents(count: number, persons: number, seed: number, startMs: number): SegmentEvent[] {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   return Array.from({ length: count }, (_, i): SegmentEvent => {
     const identify = random() < 0.05;
     const properties: Record<string, number> = identify ? {} : { value: Math.floor(random() * 100) };

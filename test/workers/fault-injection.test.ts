@@ -15,21 +15,10 @@ import { defaultProfileLoader } from '../../consumers/workspace-profiles';
 import type { CollectedEvent } from '../../schema/event';
 import { createTestWorkspace } from './support';
 import { collected, env, selectRows, storedCounts } from './pipeline-support';
+import { seededRandom } from '../../dev/seeded-random';
 
 const EVENTS = 24;
 const MAX_DELIVERIES = 40;
-
-/** mulberry32: a tiny seeded generator, so a failure names the seed that reproduces it. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function faulty(random: () => number, faults: string[]): Step[] {
   return EVENT_PIPELINE.map((step) => ({
@@ -65,7 +54,7 @@ describe('random step faults', () => {
   it.each([7, 11, 23])('seed %i: redelivery converges to each messageId stored once and one person per user', async (seed) => {
     const ws = await createTestWorkspace(`faults ${seed}`);
     const events = eventsFor(ws.workspaceId);
-    const random = seeded(seed);
+    const random = seededRandom(seed);
     const faults: string[] = [];
     let pending: CollectedEvent[] = events;
     let deliveries = 0;

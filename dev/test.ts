@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildAssets } from './build';
+import { ensureChromium } from './chromium';
 import { CLICKHOUSE_ENGINES, clickHouseEngineFromEnv } from './clickhouse-server';
 import { DATA_DIR, freePort, logStep, REPO_ROOT, StepError } from './process';
 import { startStack } from './stack';
@@ -18,6 +19,13 @@ if (!focused) {
   logStep('typecheck');
   const typecheck = spawnSync('npm', ['run', '--silent', 'typecheck'], { cwd: REPO_ROOT, stdio: 'inherit' });
   if (typecheck.status !== 0) process.exit(typecheck.status ?? 1);
+}
+try {
+  ensureChromium();
+} catch (error) {
+  // Only the browser tests need it: say so and run the rest.
+  if (!(error instanceof StepError)) throw error;
+  console.error(`\n✗ ${error.message}\n  fix: ${error.fix}\n  (the browser tests will fail)`);
 }
 logStep('building assets (SDK, demo page, dashboard)');
 await buildAssets();

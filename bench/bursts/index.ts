@@ -7,7 +7,8 @@
  * measured per session by event time: the most events in any 1 s and any 10 s window.
  */
 import { Redis as IORedis } from 'ioredis';
-import { chromium, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
+import { ensureChromium, launchChromium } from '../../dev/chromium';
 import { z } from 'zod';
 import { freePort } from '../../dev/process';
 import { startStack } from '../../dev/stack';
@@ -19,7 +20,6 @@ import { startSnapshotWorker } from '../ingest/snapshot-worker';
 import { writeReport, type Row } from '../report';
 
 const OPERATOR_TOKEN = 'bench-operator-token';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const BUTTONS = ['#buy', '#signup-cta', '#custom-track', '#docs-link'];
 
 interface Driver {
@@ -104,10 +104,11 @@ async function createWorkspace(worker: RunningWorker, name: string): Promise<{ w
 }
 
 export async function run(): Promise<void> {
+  ensureChromium();
   const stack = await startStack({ database: 'monfri_bench_bursts', upstashPort: await freePort(), quiet: true });
   const worker = await startSnapshotWorker({ ...stack.workerEnv, OPERATOR_TOKEN, LIVE_TICKET_SECRET: 'bench', SESSION_SECRET: 'bench' });
   const redis = new IORedis(stack.redis.url);
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const browser = await launchChromium();
   const rows: Row[] = [];
   try {
     for (const driver of DRIVERS) {

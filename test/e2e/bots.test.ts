@@ -5,18 +5,18 @@
  * that exists keeps bots out: event listings and stats by default (shown with includeBots and
  * as "flagged by reason"), unique persons, and usage (shown as bots, never billable).
  */
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
+import { launchChromium } from '../../dev/chromium';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestWorker, type TestWorker } from '../support/worker';
 import { eventually } from './pipeline-support';
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const CHROME_UA = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
 
 let worker: TestWorker;
 let browser: Browser;
 beforeAll(async () => {
-  [worker, browser] = await Promise.all([startTestWorker(), chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })]);
+  [worker, browser] = await Promise.all([startTestWorker(), launchChromium()]);
 });
 afterAll(async () => {
   await browser?.close();

@@ -8,13 +8,13 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../../dev/chromium';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../dev/process';
 import { startTestWorker, type TestWorker } from '../support/worker';
 
 const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let worker: TestWorker;
 let browser: Browser;
@@ -48,7 +48,7 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   worker = await startTestWorker();
   workspace = await worker.createWorkspace(`Dashboard e2e ${runId}`);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1366, height: 820 } });
   page = await context.newPage();
   page.on('request', (request) => {

@@ -8,14 +8,14 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../../dev/chromium';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../dev/process';
 import { startTestWorker, type TestWorker } from '../support/worker';
 import { eventually } from './pipeline-support';
 
 const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const PLAN = JSON.parse(readFileSync(join(REPO_ROOT, 'lib', 'tracking-plans', 'fixtures', 'public-api.json'), 'utf8')) as unknown;
 
 interface SchemaAnswer {
@@ -37,7 +37,7 @@ const track = (event: string, messageId: string, properties: Record<string, unkn
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  [worker, browser] = await Promise.all([startTestWorker({ KEY_CACHE_TTL_SECONDS: '0' }), chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })]);
+  [worker, browser] = await Promise.all([startTestWorker({ KEY_CACHE_TTL_SECONDS: '0' }), launchChromium()]);
   workspace = await worker.createWorkspace('Schema page e2e');
   expect((await call('/v1/tracking-plan', { method: 'PUT', body: JSON.stringify(PLAN) })).status).toBe(201);
   const settings = await fetch(`${worker.url}/admin/workspaces/${workspace.workspaceId}/settings`, { method: 'PATCH', headers: { authorization: `Bearer ${worker.operatorToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ trackingPlan: { violations: 'flag' } }) });

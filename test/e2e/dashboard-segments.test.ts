@@ -9,14 +9,14 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../../dev/chromium';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../dev/process';
 import { startTestWorker, type TestWorker } from '../support/worker';
 import { eventually } from './pipeline-support';
 
 const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let worker: TestWorker;
 let browser: Browser;
@@ -52,7 +52,7 @@ const text = async (selector: string): Promise<string> => (await page.locator(se
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  [worker, browser] = await Promise.all([startTestWorker(), chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })]);
+  [worker, browser] = await Promise.all([startTestWorker(), launchChromium()]);
   workspace = await worker.createWorkspace(`Segments dashboard e2e ${runId}`);
   const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
   page = await context.newPage();

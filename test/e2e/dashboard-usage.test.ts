@@ -7,14 +7,14 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium } from '../../dev/chromium';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../dev/process';
 import { startTestWorker, type TestWorker } from '../support/worker';
 import { eventually } from './pipeline-support';
 
 const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const CRAWLER_UA = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
 const DAY_MS = 86_400_000;
 
@@ -140,7 +140,7 @@ const EXPECTED = {
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  [worker, browser] = await Promise.all([startTestWorker(), chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })]);
+  [worker, browser] = await Promise.all([startTestWorker(), launchChromium()]);
   [starter, trial] = await Promise.all([worker.createWorkspace(`Usage e2e ${runId}`, { plan: 'starter' }), worker.createWorkspace(`Usage trial e2e ${runId}`)]);
   // Today's events carry no timestamp (received now, after the plan was chosen: counted); the
   // backdated ones fall before it, in the trial that choosing the plan ended (free).

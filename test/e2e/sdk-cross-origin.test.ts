@@ -11,7 +11,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../../dev/chromium';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../dev/process';
 import { eventStreamKey, STREAM_EVENT_FIELD } from '../../lib/stream';
@@ -20,7 +21,6 @@ import { startTestWorker, type TestWorker } from '../support/worker';
 import { eventually } from './pipeline-support';
 
 const ARTIFACTS = join(REPO_ROOT, 'test', 'artifacts');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let worker: TestWorker;
 let browser: Browser;
@@ -42,7 +42,7 @@ function sitePage(snippet: string): string {
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   redis = new Redis(process.env.MONFRI_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 2 });
-  [worker, browser] = await Promise.all([startTestWorker(), chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })]);
+  [worker, browser] = await Promise.all([startTestWorker(), launchChromium()]);
   site = createServer((request, response) => {
     const writeKey = new URL(request.url ?? '/', 'http://site').searchParams.get('writeKey') ?? '';
     response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });

@@ -78,3 +78,25 @@ export async function publishToLiveFeed(env: Pick<Env, 'LIVE_FEED'>, workspaceId
   report.doneAt = Date.now();
   return report;
 }
+
+/** Keeps each announce RPC well under the 32 MiB message limit (events are at most 32 KB each). */
+const MAX_EVENTS_PER_ANNOUNCE = 250;
+
+/**
+ * Hands events not yet stored to the workspace's room as `received` items, from their queue
+ * JSON (the room builds the items itself: callers pay a copy of strings, not a structured
+ * clone). The edge does this for accepted events, segment shards for membership changes.
+ * Best effort, like publishToLiveFeed: a failure is logged, never thrown.
+ */
+export async function announceToLiveFeed(env: Pick<Env, 'LIVE_FEED'>, workspaceId: string, eventJson: readonly string[], step: string): Promise<void> {
+  if (eventJson.length === 0) return;
+  try {
+    const room = env.LIVE_FEED.getByName(workspaceId);
+    // One call after another, so the room assigns seq in the given order.
+    for (let start = 0; start < eventJson.length; start += MAX_EVENTS_PER_ANNOUNCE) {
+      await room.announce(workspaceId, eventJson.slice(start, start + MAX_EVENTS_PER_ANNOUNCE));
+    }
+  } catch (error) {
+    console.warn(JSON.stringify({ level: 'warn', step, workspaceId, events: eventJson.length, error: error instanceof Error ? error.message.slice(0, 300) : String(error) }));
+  }
+}

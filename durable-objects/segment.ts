@@ -15,6 +15,8 @@
  * - Changes are never lost between deciding and telling: each one is written to `outbox` in the
  *   same storage transaction as the membership it reports, then queued as `Segment Entered` /
  *   `Exited` events; what the queue refused stays in the outbox and the alarm sends it again.
+ *   What the queue took is announced to the workspace's live room at once (`received`), so the
+ *   dashboard shows the change without waiting for the events' own pass through the queue.
  * - Back-fill without a gap: consumers learn of a new segment within their workspace profile
  *   cache TTL, so after reading the history the back-fill waits until `settleMs` after it was
  *   configured and reads again everything stored since then; only then does it go active.
@@ -27,6 +29,7 @@ import { queryRows, uint64 } from '../lib/event-queries';
 import { segmentBackfillQuery, type BackfillCursor } from '../lib/segment-queries';
 import { applyEvent, compileSegment, emptyState, isMember, mergeStates, nextChangeAt, type CompiledSegment, type PersonState } from '../lib/segments/engine';
 import { queueMembershipEvents } from '../lib/segments/membership-events';
+import { announceToLiveFeed } from './live-feed-publish';
 import { membershipChangeSchema } from '../lib/segments/routing';
 import { segmentObjectName, shardOf } from '../lib/segments/shards';
 import type { JsonValue } from '../schema/event';
@@ -256,7 +259,9 @@ export class SegmentShard extends DurableObject<Env> {
         return parsed.success ? [parsed.data] : [];
       });
       try {
-        await queueMembershipEvents(this.env.EVENTS, workspaceId, changes, Date.now());
+        const queued = await queueMembershipEvents(this.env.EVENTS, workspaceId, changes, Date.now());
+        // Visible on the live feed now, as the edge does for accepted events; stored after their own pass through the queue.
+        this.ctx.waitUntil(announceToLiveFeed(this.env, workspaceId, queued, 'segment_live_announce'));
       } catch (error) {
         console.warn(JSON.stringify({ level: 'warn', msg: 'segment_outbox_queue_failed', workspaceId, pending: rows.length, error: String(error) }));
         const retryAt = Date.now() + OUTBOX_RETRY_MS;

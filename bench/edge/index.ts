@@ -49,7 +49,7 @@ interface RequestModules {
   handoff: { mirrorToStream(redis: unknown, workspaceId: string, events: readonly unknown[], maxLen: number): Promise<void> };
 }
 interface AnnounceModule {
-  announceToLiveFeed(env: unknown, workspaceId: string, accepted: readonly unknown[]): Promise<unknown>;
+  announceAccepted(env: unknown, workspaceId: string, accepted: readonly unknown[]): Promise<unknown>;
 }
 interface KeyStoreModule {
   KeyStore: new () => { lookup(db: unknown, rawKey: string, ttlSeconds: number): Promise<{ status: string }> };
@@ -315,11 +315,11 @@ async function announceCost(env: BenchEnv): Promise<Row[]> {
     const events = Array.from({ length: size }, (_, i) => browserEvent(i));
     const { accepted } = ingest.ingest({ events, defaults: {}, routeType: null, sender, traffic: 'browser', facts, receivedAt: Date.now() });
     const calls = Math.ceil((size === 1 ? 3000 : size === 50 ? 600 : 100) / (quick ? 3 : 1));
-    const cpu = await cpuMicrosPerCall(() => announce.announceToLiveFeed(env, 'ws_bench', accepted), calls);
+    const cpu = await cpuMicrosPerCall(() => announce.announceAccepted(env, 'ws_bench', accepted), calls);
     const walls: number[] = [];
     for (let i = 0; i < calls; i++) {
       const started = performance.now();
-      await announce.announceToLiveFeed(env, 'ws_bench', accepted);
+      await announce.announceAccepted(env, 'ws_bench', accepted);
       walls.push((performance.now() - started) * 1000);
     }
     rows.push({ 'events/request': size, 'CPU median µs/request': cpu, 'CPU µs/event': cpu / size, 'wall median µs/request': summarize(walls).p50 });
@@ -461,7 +461,7 @@ export async function run(): Promise<void> {
     'Each stage timed alone over 500 events; request-level work (routing, key hash, body read, response, mirror HTTP call) is not in this table but is in the edge table.',
   ]);
   writeReport('edge-announce', 'Edge -> live room announce per request (CPU and wall, the RPC stubbed)', await announceCost(env), [
-    'announceToLiveFeed alone (median of awaited calls): hands the room the JSON strings already made for the queue; the stub structured-clones them as the runtime serialises RPC arguments (the room parses them in its own isolate). It runs in waitUntil, after the response.',
+    'announceAccepted alone (median of awaited calls): hands the room the JSON strings already made for the queue; the stub structured-clones them as the runtime serialises RPC arguments (the room parses them in its own isolate). It runs in waitUntil, after the response.',
     'In workerd the call also waits for the Durable Object (wall, not CPU): bench/results/live-breakdown.md, column "visible: receivedAt->room".',
   ]);
   const worstMedian = Math.max(...rows.map((row) => Number(row['CPU median µs/event'])));

@@ -120,7 +120,10 @@ function engineRows(): Row[] {
 
 interface Entry {
   acceptedAt?: number;
+  /** First frame carrying the Segment Entered (the shard's `received` announce). */
   enteredAt?: number;
+  /** The frame with its outcome: the Segment Entered event stored in ClickHouse. */
+  storedAt?: number;
 }
 
 async function createWorkspace(worker: RunningWorker): Promise<{ writeKey: string; secretKey: string }> {
@@ -144,7 +147,7 @@ async function createSegment(worker: RunningWorker, secretKey: string, name: str
   throw new Error(`segment ${id} did not finish its back-fill within 60 s`);
 }
 
-const liveFrameSchema = z.object({ type: z.string(), items: z.array(z.object({ event: z.string().nullable(), properties: z.record(z.string(), z.unknown()) })).optional() });
+const liveFrameSchema = z.object({ type: z.string(), items: z.array(z.object({ event: z.string().nullable(), status: z.string(), properties: z.record(z.string(), z.unknown()) })).optional() });
 
 async function openFeed(worker: RunningWorker, secretKey: string, entries: Map<string, Entry>): Promise<WebSocket> {
   const response = await fetch(`${worker.url}/v1/live/ticket`, { method: 'POST', headers: { authorization: `Bearer ${secretKey}` } });
@@ -158,7 +161,9 @@ async function openFeed(worker: RunningWorker, secretKey: string, entries: Map<s
     for (const item of frame.data.items ?? []) {
       const deciding = item.event === 'Segment Entered' ? item.properties.decidingMessageId : undefined;
       const entry = typeof deciding === 'string' ? entries.get(deciding) : undefined;
-      if (entry && entry.enteredAt === undefined) entry.enteredAt = now;
+      if (!entry) continue;
+      entry.enteredAt ??= now;
+      if (item.status !== 'received') entry.storedAt ??= now;
     }
   });
   await new Promise<void>((resolve, reject) => {
@@ -225,10 +230,12 @@ async function runScenario(worker: RunningWorker, keys: { writeKey: string; secr
   await Promise.all(pending);
   const sendSeconds = (performance.now() - start) / 1000;
   const drainUntil = performance.now() + 30_000;
-  while (performance.now() < drainUntil && [...entries.values()].some((entry) => entry.enteredAt === undefined)) await sleep(50);
+  while (performance.now() < drainUntil && [...entries.values()].some((entry) => entry.storedAt === undefined)) await sleep(50);
   socket.close();
-  const seen = [...entries.values()].filter((entry): entry is Required<Entry> => entry.acceptedAt !== undefined && entry.enteredAt !== undefined);
+  const seen = [...entries.values()].filter((entry): entry is Entry & { acceptedAt: number; enteredAt: number } => entry.acceptedAt !== undefined && entry.enteredAt !== undefined);
   const latency = summarize(seen.map((entry) => Math.max(0, entry.enteredAt - entry.acceptedAt)));
+  const stored = seen.flatMap((entry) => (entry.storedAt === undefined ? [] : [Math.max(0, entry.storedAt - entry.acceptedAt)]));
+  const storedLatency = summarize(stored);
   return {
     scenario: `${scenario.eventsPerSecond.toLocaleString('en-US')} events/s (${scenario.eventsPerRequest} per POST)`,
     shards: scenario.shards,
@@ -239,6 +246,9 @@ async function runScenario(worker: RunningWorker, keys: { writeKey: string; secr
     'http failed': failed,
     'p50 accepted->entered ms': latency.p50,
     'p99 accepted->entered ms': latency.p99,
+    'entered stored': stored.length,
+    'p50 accepted->stored ms': storedLatency.p50,
+    'p99 accepted->stored ms': storedLatency.p99,
     'http statuses': [...statuses].map(([status, count]) => `${status}x${count}`).join(' '),
   };
 }
@@ -265,7 +275,9 @@ export async function run(): Promise<void> {
     for (const [index, scenario] of scenarios.entries()) rows.push(await runScenario(worker, keys, scenario, `s${index}-${Date.now().toString(36)}`));
     writeReport('segments', 'Deciding event accepted -> Segment Entered on the live feed (wrangler dev, local stack)', rows, [
       'One segment ("performed Bench Order with total > 50") per scenario, created and back-filled first; every tenth event is a new person\'s deciding order, the rest are events the segment does not read (offered to no segment).',
-      'Path: edge -> Queue -> consumer (insert) -> SegmentShard DO (outbox) -> Queue -> consumer (insert of Segment Entered) -> LiveFeed -> WebSocket: two passes through the queue and ClickHouse.',
+      'entered: the first frame carrying the Segment Entered. Path: edge -> Queue -> consumer (insert) -> SegmentShard DO (outbox -> Queue, then the `received` announce) -> LiveFeed -> WebSocket: one pass through the queue and ClickHouse.',
+      'stored: the frame with the Segment Entered\'s outcome, after its own pass: Queue -> consumer (insert of Segment Entered) -> LiveFeed -> WebSocket: two passes through the queue and ClickHouse in all.',
+      'accepted: the HTTP 200 of the deciding event\'s request.',
       'Goal: p99 under 100 ms at 1,000 events/s. The 1 vs 4 shards rows are the hot-segment comparison; locally every Durable Object runs in the same workerd process on the same 2 cores, so shards spread state and calls but cannot add CPU here.',
       runtimeNote(),
       `Machine load average when finished: ${loadavg().map((value) => value.toFixed(2)).join(' ')} (other sessions share the machine).`,

@@ -42,10 +42,12 @@ export async function membershipEvent(workspaceId: string, change: MembershipCha
   });
 }
 
-/** Queues the events of `changes` (the events queue takes at most 100 per call). */
-export async function queueMembershipEvents(queue: Queue, workspaceId: string, changes: readonly MembershipChange[], nowMs: number): Promise<void> {
+/** Queues the events of `changes` (the events queue takes at most 100 per call); returns their queue JSON. */
+export async function queueMembershipEvents(queue: Queue, workspaceId: string, changes: readonly MembershipChange[], nowMs: number): Promise<string[]> {
   const events = await Promise.all(changes.map((change) => membershipEvent(workspaceId, change, nowMs)));
-  for (let start = 0; start < events.length; start += 100) {
-    await queue.sendBatch(events.slice(start, start + 100).map((event) => ({ body: JSON.stringify(event), contentType: 'text' as const })));
+  const bodies = events.map((event) => JSON.stringify(event));
+  for (let start = 0; start < bodies.length; start += 100) {
+    await queue.sendBatch(bodies.slice(start, start + 100).map((body) => ({ body, contentType: 'text' as const })));
   }
+  return bodies;
 }

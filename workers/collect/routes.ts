@@ -16,7 +16,7 @@ import { corsHeaders, preflight } from './cors';
 import { requestFacts } from './enrich';
 import { mirrorToStream, sendToQueue, streamMaxLen, type SerializedEvent } from './handoff';
 import { ingest, type IngestResult } from './ingest';
-import { announceToLiveFeed } from './live-announce';
+import { announceAccepted } from './live-announce';
 import { planScreenFor, type PlanScreen } from './plan-screen';
 import { readJsonBody } from './parse-body';
 import { assertWithinQuota } from './quota';
@@ -46,7 +46,7 @@ async function identifySender(c: Context<AppEnv>, body: unknown, allowSecret: bo
 async function handOff(c: Context<AppEnv>, sender: Sender, accepted: readonly SerializedEvent[]): Promise<void> {
   if (accepted.length === 0) return;
   await sendToQueue(c.env.EVENTS, accepted);
-  c.executionCtx.waitUntil(announceToLiveFeed(c.env, sender.key.workspace.id, accepted));
+  c.executionCtx.waitUntil(announceAccepted(c.env, sender.key.workspace.id, accepted));
   c.executionCtx.waitUntil(mirrorToStream(c.env, sender.key.workspace.id, accepted, streamMaxLen(c.env)));
 }
 

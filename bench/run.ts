@@ -25,6 +25,7 @@ const QUICK_ENV: Record<string, Record<string, string>> = {
   storage: { BENCH_STORAGE_EVENTS: '200000', BENCH_STORAGE_RUNS: '5' },
   usage: { BENCH_USAGE_RUNS: '20', BENCH_USAGE_COLD_RUNS: '3' },
   segments: { BENCH_SEGMENT_BATCHES: '100', BENCH_SEGMENT_SECONDS: '3' },
+  cluster: { BENCH_CLUSTER_EVENTS: '200000', BENCH_CLUSTER_RUNS: '5' },
 };
 
 async function runChild(name: string): Promise<void> {

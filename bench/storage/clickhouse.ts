@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import type { EventRow } from '../../consumers/events/event-row';
-import { createClickHouse, type ClickHouseClient } from '../../lib/clickhouse';
+import { createClickHouse, insertRetryingQuorum, type ClickHouseClient } from '../../lib/clickhouse';
+import { LOCAL_TABLE_SUFFIX } from '../../lib/clickhouse-cluster-ddl';
 import { EVENTS_TABLE, IDENTITIES_TABLE, queryRows, uint64 } from '../../lib/event-queries';
 import { sql } from '../../lib/sql';
 import { migrateClickHouse } from '../../dev/migrate';
@@ -26,6 +27,28 @@ export interface ClickHouseOptions {
   database: string;
   /** Names the engine in the report when the server's version() alone would not (e.g. the chdb stand-in). */
   describe?: (version: string) => string;
+  /**
+   * Cluster mode (bench/cluster): `url` is one node; the schema is migrated as the product's
+   * migrator does it in cluster mode, inserts carry the consumer's quorum settings, and sizes
+   * and merges are summed over every node (both replicas of each shard).
+   */
+  cluster?: { name: string; nodeUrls: readonly string[] };
+}
+
+/**
+ * Node's fetch keeps idle connections for 4 s; ClickHouse closes them after its
+ * keep_alive_timeout (3 s by default, 1 s on the local cluster's nodes). A request written to a
+ * connection the server just closed fails before the server read it (EPIPE / ECONNRESET): send
+ * it again once, on a fresh connection. Anything else is a real failure.
+ */
+async function againOnStaleConnection<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const code = error instanceof Error && error.cause instanceof Error ? (error.cause as NodeJS.ErrnoException).code : undefined;
+    if (code !== 'EPIPE' && code !== 'ECONNRESET') throw error;
+    return await work();
+  }
 }
 
 function assertDatabaseName(database: string): string {
@@ -33,8 +56,11 @@ function assertDatabaseName(database: string): string {
   return database;
 }
 
-function clientFor(url: string, database: string): ClickHouseClient {
-  return createClickHouse({ CLICKHOUSE_URL: url, CLICKHOUSE_USER: process.env.CLICKHOUSE_USER ?? 'default', CLICKHOUSE_PASSWORD: process.env.CLICKHOUSE_PASSWORD ?? '', CLICKHOUSE_DATABASE: database }, { timeoutMs: REQUEST_TIMEOUT_MS });
+function clientFor(url: string, database: string, cluster = ''): ClickHouseClient {
+  return createClickHouse(
+    { CLICKHOUSE_URL: url, CLICKHOUSE_USER: process.env.CLICKHOUSE_USER ?? 'default', CLICKHOUSE_PASSWORD: process.env.CLICKHOUSE_PASSWORD ?? '', CLICKHOUSE_DATABASE: database, CLICKHOUSE_CLUSTER: cluster },
+    { timeoutMs: REQUEST_TIMEOUT_MS },
+  );
 }
 
 async function databaseExists(client: ClickHouseClient, database: string): Promise<boolean> {
@@ -60,7 +86,10 @@ async function waitForMerges(client: ClickHouseClient, database: string): Promis
 export async function openClickHouse(options: ClickHouseOptions): Promise<StorageEngine> {
   const database = assertDatabaseName(options.database);
   const system = clientFor(options.url, 'default');
-  const client = clientFor(options.url, database);
+  const client = clientFor(options.url, database, options.cluster?.name);
+  // One system client per node (the only node on one server): where parts, merges and databases are.
+  const nodes = options.cluster ? options.cluster.nodeUrls.map((url) => clientFor(url, 'default')) : [system];
+  const storedTable = (table: string): string => (options.cluster ? `${table}${LOCAL_TABLE_SUFFIX}` : table);
   const version = (await queryRows(system, 'SELECT version() AS version', z.object({ version: z.string() })))[0]?.version ?? 'unknown';
 
   return {
@@ -76,19 +105,19 @@ export async function openClickHouse(options: ClickHouseOptions): Promise<Storag
       return parsed.success ? parsed.data : null;
     },
     async resetDataset(): Promise<void> {
-      await system.command({ query: `DROP DATABASE IF EXISTS ${database}` });
-      await migrateClickHouse({ url: options.url, database });
+      for (const node of nodes) await node.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await migrateClickHouse({ url: options.url, database, cluster: options.cluster });
       await client.command({ query: `CREATE TABLE ${MARKER_TABLE} (marker String, written_at DateTime) ENGINE = TinyLog` });
     },
     async loadChunk(chunk: DataChunk): Promise<number> {
       const started = performance.now();
-      await client.insert({ table: EVENTS_TABLE, values: chunk.events, format: 'JSONEachRow' });
-      if (chunk.identities.length > 0) await client.insert({ table: IDENTITIES_TABLE, values: chunk.identities, format: 'JSONEachRow' });
+      await againOnStaleConnection(() => insertRetryingQuorum(client, { table: EVENTS_TABLE, values: chunk.events, format: 'JSONEachRow' }));
+      if (chunk.identities.length > 0) await againOnStaleConnection(() => insertRetryingQuorum(client, { table: IDENTITIES_TABLE, values: chunk.identities, format: 'JSONEachRow' }));
       return performance.now() - started;
     },
     async settle(): Promise<number> {
       const started = performance.now();
-      await waitForMerges(system, database);
+      for (const node of nodes) await waitForMerges(node, database);
       return performance.now() - started;
     },
     async writeMarker(marker: LoadMarker): Promise<void> {
@@ -98,28 +127,35 @@ export async function openClickHouse(options: ClickHouseOptions): Promise<Storag
       await client.insert({ table: MARKER_TABLE, values: [{ marker: JSON.stringify(marker), written_at: Math.floor(Date.now() / 1000) }], format: 'JSONEachRow' });
     },
     async footprint(): Promise<StorageFootprint> {
-      const rows = await queryRows(
-        system,
-        sql`SELECT table, sum(bytes_on_disk) AS bytes, count() AS parts, sum(data_uncompressed_bytes) AS raw FROM system.parts WHERE database = ${database} AND active GROUP BY table ORDER BY table`,
-        z.object({ table: z.string(), bytes: uint64, parts: uint64, raw: uint64 }),
+      const perNode = await Promise.all(
+        nodes.map((node) =>
+          queryRows(
+            node,
+            sql`SELECT table, sum(bytes_on_disk) AS bytes, count() AS parts, sum(data_uncompressed_bytes) AS raw FROM system.parts WHERE database = ${database} AND active GROUP BY table ORDER BY table`,
+            z.object({ table: z.string(), bytes: uint64, parts: uint64, raw: uint64 }),
+          ),
+        ),
       );
-      const events = rows.find((row) => row.table === EVENTS_TABLE);
-      const identities = rows.find((row) => row.table === IDENTITIES_TABLE);
+      const total = (table: string): { bytes: number; parts: number; raw: number } =>
+        perNode.flat().filter((row) => row.table === storedTable(table)).reduce((sum, row) => ({ bytes: sum.bytes + row.bytes, parts: sum.parts + row.parts, raw: sum.raw + row.raw }), { bytes: 0, parts: 0, raw: 0 });
+      const events = total(EVENTS_TABLE);
+      const identities = total(IDENTITIES_TABLE);
       const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MB`;
+      const where = options.cluster ? ` summed over ${nodes.length} nodes (every replica's copy)` : '';
       return {
-        bytes: events?.bytes ?? 0,
-        detail: `events ${mb(events?.bytes ?? 0)} on disk in ${events?.parts ?? 0} parts (${mb(events?.raw ?? 0)} uncompressed); identities ${mb(identities?.bytes ?? 0)}`,
+        bytes: events.bytes,
+        detail: `events ${mb(events.bytes)} on disk in ${events.parts} parts (${mb(events.raw)} uncompressed)${where}; identities ${mb(identities.bytes)}`,
       };
     },
     async runQuery(queryId: string, scope: QueryScope): Promise<Answer> {
       const query = benchQuery(queryId);
-      return queryRows(client, query.clickhouse(scope), query.clickhouseRow);
+      return againOnStaleConnection(() => queryRows(client, query.clickhouse(scope), query.clickhouseRow));
     },
     async insertEvents(rows: readonly EventRow[]): Promise<void> {
-      await client.insert({ table: EVENTS_TABLE, values: [...rows], format: 'JSONEachRow' });
+      await againOnStaleConnection(() => insertRetryingQuorum(client, { table: EVENTS_TABLE, values: [...rows], format: 'JSONEachRow' }));
     },
     async close(): Promise<void> {
-      await Promise.all([system.close(), client.close()]);
+      await Promise.all([...new Set([system, client, ...nodes])].map((each) => each.close()));
     },
   };
 }

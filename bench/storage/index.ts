@@ -17,7 +17,7 @@
  */
 import { freemem, loadavg, totalmem } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { LOCAL_CLICKHOUSE_HTTP_PORT, LOCAL_CURRENT_CLICKHOUSE_PORT } from '../../dev/clickhouse-server';
+import { ensureClickHouseEngine, LOCAL_CLICKHOUSE_HTTP_PORT, LOCAL_CURRENT_CLICKHOUSE_PORT } from '../../dev/clickhouse-server';
 import { logStep } from '../../dev/process';
 import { summarize, writeReport, type Row } from '../report';
 import { openClickHouse } from './clickhouse';
@@ -392,7 +392,13 @@ async function runSize(events: number, options: BenchOptions, postgresConfig: st
 export async function run(): Promise<void> {
   const options = benchOptions();
   const postgresConfig = await postgresSettings();
-  for (const events of options.sizes) await runSize(events, options, postgresConfig);
+  // Reuses servers already up (npm run dev, npm test), else starts them for this run.
+  const servers = process.env.BENCH_CLICKHOUSE_URL ? [] : [await ensureClickHouseEngine('server', { port: LOCAL_CLICKHOUSE_HTTP_PORT }), await ensureClickHouseEngine('current', { port: LOCAL_CURRENT_CLICKHOUSE_PORT })];
+  try {
+    for (const events of options.sizes) await runSize(events, options, postgresConfig);
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()));
+  }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await run();

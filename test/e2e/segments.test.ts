@@ -77,15 +77,21 @@ it('enters on the third big order (two as an anonymous visitor), shows it on the
   third.track({ userId: 'buyer-7', event: 'Order Completed', properties: { total: 51 }, messageId: 'order-3' });
   await third.closeAndFlush({ timeout: 20_000 });
 
-  const entered = await eventually(() => Promise.resolve(seen.find((item) => item.event === 'Segment Entered')), Boolean);
+  // The shard announces the change at once (`received`), then the stored Segment Entered confirms it.
+  const entered = await eventually(() => Promise.resolve(seen.find((item) => item.event === 'Segment Entered' && item.status !== 'received')), Boolean);
   expect(entered).toMatchObject({ personId: 'user:buyer-7', status: 'stored', properties: { segmentId: segment.id, decidingMessageId: 'order-3', cause: 'event', version: 1 } });
+  if (!entered) throw new Error('no stored Segment Entered');
+  const announced = seen.findIndex((item) => item.event === 'Segment Entered' && item.status === 'received');
+  expect(announced, 'announced before it was stored').toBeGreaterThanOrEqual(0);
+  expect(announced).toBeLessThan(seen.indexOf(entered));
+  expect(seen[announced]).toMatchObject({ messageId: entered.messageId, properties: { decidingMessageId: 'order-3' } });
   const members = await api<{ members: { personId: string }[] }>(ws.secretKey, `/v1/segments/${segment.id}/members`);
   expect(members.members).toEqual([{ personId: 'user:buyer-7' }]);
   const person = await api<{ person: { segments: { id: string }[]; traits: Record<string, unknown>; computedTraits: Record<string, unknown> } }>(ws.secretKey, '/v1/persons/buyer-7');
   expect(person.person).toMatchObject({ segments: [{ id: segment.id }], traits: { plan: 'growth' }, computedTraits: { event_count: 4 } });
 
   // No event arrives, time passes: order-1 leaves the window and the shard's alarm takes the person out.
-  const exited = await eventually(() => Promise.resolve(seen.find((item) => item.event === 'Segment Exited')), Boolean, 45_000);
+  const exited = await eventually(() => Promise.resolve(seen.find((item) => item.event === 'Segment Exited' && item.status !== 'received')), Boolean, 45_000);
   expect(exited).toMatchObject({ personId: 'user:buyer-7', properties: { segmentId: segment.id, cause: 'time', decidingMessageId: null } });
   socket.close();
 

@@ -24,9 +24,9 @@
  * `monfri-webhooks-dlq` receives what failed even to be handled (D1 down through every queue
  * retry): parked in the dead-letter store as before.
  */
+import { sendInBatches } from '../lib/queue-batches';
 import { classifyDeliveryResult, shouldDisableEndpoint, type DeliveryDecision } from '../lib/webhooks/retry';
 import { allowLoopbackHttp, attemptWebhook, type AttemptOutcome } from '../lib/webhooks/send';
-import { sendInBatches } from '../workers/admin/dead-letters';
 import { webhookDeliveriesOf, type WebhookMatchLater } from './events/webhooks-hook';
 import {
   activeWebhooksFromRows,

@@ -1,4 +1,4 @@
-/** Splitting messages into Cloudflare Queues `sendBatch` calls, shared by the edge and the replays. */
+/** Splitting messages into Cloudflare Queues `sendBatch` calls, shared by the edge, the consumers and the replays. */
 
 /** One sendBatch: at most 100 messages and 256 KB; headroom for each message's envelope. */
 export const QUEUE_SEND_LIMITS = {
@@ -25,4 +25,16 @@ export function chunkForQueue<T>(items: readonly T[], bytesOf: (item: T) => numb
   }
   if (current.length > 0) chunks.push(current);
   return chunks;
+}
+
+/** Sends bodies in order, in batches that respect the Queues limits; returns how many were sent. */
+export async function sendInBatches(queue: Queue, bodies: readonly unknown[]): Promise<number> {
+  const encoder = new TextEncoder();
+  const messages = bodies.map((body) => ({ body, bytes: encoder.encode(JSON.stringify(body)).byteLength }));
+  let sent = 0;
+  for (const chunk of chunkForQueue(messages, (message) => message.bytes)) {
+    await queue.sendBatch(chunk.map(({ body }) => ({ body, contentType: 'json' as const })));
+    sent += chunk.length;
+  }
+  return sent;
 }

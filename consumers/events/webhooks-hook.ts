@@ -1,6 +1,6 @@
 /**
  * The after-insert webhooks hook: one `monfri-webhooks` message per (subscription, stored
- * event) that matches, carrying the event as the query API shows it (workers/api/event-view.ts)
+ * event) that matches, carrying the event as the query API shows it (lib/event-view.ts)
  * and a `webhook-id` derived from both ids, so a re-run of the batch (or a replay) yields the
  * same id and receivers dedupe. Sending is consumers/webhooks.ts's job, never this batch's.
  *
@@ -8,9 +8,9 @@
  * Entered`/`Exited` through `segments` (by segment id), `usage.threshold` through
  * `usageThreshold`; a `types: ['track']` subscription does not get them all.
  */
-import { sendInBatches } from '../../workers/admin/dead-letters';
-import { eventView } from '../../workers/api/event-view';
 import { sha256Hex } from '../../lib/crypto';
+import { eventView } from '../../lib/event-view';
+import { sendInBatches } from '../../lib/queue-batches';
 import { SEGMENT_ENTERED, SEGMENT_EXITED } from '../../schema/segments';
 import type { ActiveWebhook, WebhookDelivery } from '../../schema/webhooks';
 import { USAGE_THRESHOLD_EVENT } from '../usage-notices';

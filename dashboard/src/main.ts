@@ -1,6 +1,6 @@
 /**
  * The dashboard shell: sign-in gate, navigation and a hash router (#/live, #/overview,
- * #/person/<id>, #/schema[/<type>/<event>], #/segments, #/usage), so the Worker serves one static page and no route needs server help.
+ * #/person/<id>, #/schema[/<type>/<event>], #/segments, #/webhooks, #/usage), so the Worker serves one static page and no route needs server help.
  */
 import { currentSession, signOut, type SessionInfo } from './api';
 import { clear, h } from './dom';
@@ -11,6 +11,7 @@ import { mountSchema } from './schema';
 import { mountSegments } from './segments';
 import { mountSignIn } from './signin';
 import { mountUsage } from './usage';
+import { mountWebhooks } from './webhooks';
 
 type Unmount = () => void;
 
@@ -18,8 +19,6 @@ interface NavEntry {
   path: string;
   label: string;
   key: string;
-  /** Pages later issues add; listed so the navigation already has their place. */
-  soon?: boolean;
 }
 
 const NAV: NavEntry[] = [
@@ -28,8 +27,7 @@ const NAV: NavEntry[] = [
   { path: '#/person', label: 'Persons', key: '3' },
   { path: '#/schema', label: 'Schema', key: '4' },
   { path: '#/segments', label: 'Segments', key: '5' },
-  { path: '#/webhooks', label: 'Webhooks', key: '', soon: true },
-  // Keys follow the list's order, so the page still to come keeps 6.
+  { path: '#/webhooks', label: 'Webhooks', key: '6' },
   { path: '#/usage', label: 'Usage', key: '7' },
 ];
 
@@ -50,9 +48,7 @@ function navigation(active: string): HTMLElement {
         h(
           'li',
           {},
-          entry.soon
-            ? h('span', { class: 'nav-link soon', 'aria-disabled': 'true' }, entry.label, h('small', {}, 'soon'))
-            : h('a', { class: `nav-link${active === entry.path ? ' active' : ''}`, href: entry.path, 'aria-current': active === entry.path ? 'page' : null, 'aria-keyshortcuts': entry.key }, entry.label, h('kbd', {}, entry.key)),
+          h('a', { class: `nav-link${active === entry.path ? ' active' : ''}`, href: entry.path, 'aria-current': active === entry.path ? 'page' : null, 'aria-keyshortcuts': entry.key }, entry.label, h('kbd', {}, entry.key)),
         ),
       ),
     ),
@@ -89,6 +85,7 @@ async function render(): Promise<void> {
   else if (page === 'usage') unmount = mountUsage(main);
   else if (page === 'schema') unmount = mountSchema(main, param);
   else if (page === 'segments') unmount = mountSegments(main);
+  else if (page === 'webhooks') unmount = mountWebhooks(main);
   else unmount = mountLive(main);
 }
 
@@ -98,7 +95,7 @@ function isTyping(target: EventTarget | null): boolean {
 
 document.addEventListener('keydown', (event) => {
   if (event.altKey || event.ctrlKey || event.metaKey || isTyping(event.target) || !session) return;
-  const entry = NAV.find((candidate) => candidate.key !== '' && candidate.key === event.key);
+  const entry = NAV.find((candidate) => candidate.key === event.key);
   if (entry) {
     event.preventDefault();
     location.hash = entry.path;

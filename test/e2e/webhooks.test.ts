@@ -6,56 +6,28 @@
  * and its own test; "not delivered" is always judged after a later delivery proves the hook ran.
  */
 import { execFile } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Analytics } from '@segment/analytics-node';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../dev/process';
+import { createRedis } from '../../lib/redis';
+import { RETRY_BASE_DELAY_MS } from '../../lib/webhooks/retry';
+import { monthContaining, PLAN_CATALOG } from '../../schema/plans';
+import { testStackEnv } from '../support/stack-env';
 import { startTestWorker, type TestWorker } from '../support/worker';
-import { eventually } from './pipeline-support';
+import { clickHouseClient, eventually } from './pipeline-support';
+import { hang, ok, startWebhookReceiver, status, type Received, type WebhookReceiver } from './webhook-receiver';
 
-interface Received {
-  path: string;
-  at: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-type Respond = (request: IncomingMessage, response: ServerResponse) => void;
-
-const received: Received[] = [];
-/** Per path, the answers to give in order; the last one repeats. */
-const scripts = new Map<string, Respond[]>();
-let receiver: Server;
+let receiver: WebhookReceiver;
 let receiverUrl: string;
 let worker: TestWorker;
 let workspace: Awaited<ReturnType<TestWorker['createWorkspace']>>;
 
-const ok: Respond = (_request, response) => response.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
-const status = (code: number, headers: Record<string, string> = {}): Respond => (_request, response) => response.writeHead(code, headers).end(`answered ${code}`);
-/** Never answers in time (the Worker's 10 s timeout ends it first). */
-const hang: Respond = (_request, response) => {
-  setTimeout(() => response.writeHead(200).end('too late'), 15_000).unref();
-};
-
 beforeAll(async () => {
-  receiver = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const path = request.url ?? '/';
-      const headers = Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, String(value)]));
-      received.push({ path, at: Date.now(), headers, body: Buffer.concat(chunks).toString('utf8') });
-      const script = scripts.get(path) ?? [ok];
-      const respond = script.length > 1 ? (script.shift() as Respond) : (script[0] as Respond);
-      respond(request, response);
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  receiver = await startWebhookReceiver();
+  receiverUrl = receiver.url;
   worker = await startTestWorker();
 });
 // A workspace per test: its subscriptions exist before its first event, so no consumer holds
@@ -65,8 +37,7 @@ beforeEach(async () => {
 });
 afterAll(async () => {
   await worker?.stop();
-  receiver?.closeAllConnections();
-  await new Promise<void>((resolve) => receiver?.close(() => resolve()));
+  await receiver?.close();
 });
 
 async function api<T>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
@@ -92,9 +63,8 @@ async function track(events: Parameters<Analytics['track']>[0][]): Promise<void>
   await analytics.closeAndFlush({ timeout: 20_000 });
 }
 
-const at = (path: string): Received[] => received.filter((request) => request.path === path);
-const arrived = (path: string, count: number, timeoutMs = 40_000): Promise<Received[]> =>
-  eventually(() => Promise.resolve(at(path)), (requests) => requests.length >= count, timeoutMs);
+const at = (path: string): Received[] => receiver.at(path);
+const arrived = (path: string, count: number, timeoutMs?: number): Promise<Received[]> => receiver.arrived(path, count, timeoutMs);
 
 function verified(request: Received, secret: string): Record<string, unknown> {
   return new Webhook(secret).verify(request.body, request.headers) as Record<string, unknown>;
@@ -146,7 +116,7 @@ it('delivers each Order Completed once, signed (verified by standardwebhooks), a
 });
 
 it('retries a 500 and delivers once the endpoint recovers, with the same webhook-id', async () => {
-  scripts.set('/flaky', [status(500), ok]);
+  receiver.script('/flaky', [status(500), ok]);
   const { webhook, secret } = await subscribe('/flaky', { events: ['Flaky Event'] });
   await track([{ userId: 'u-flaky', event: 'Flaky Event', properties: {}, messageId: 'flaky-1' }]);
   const requests = await arrived('/flaky', 2);
@@ -160,16 +130,35 @@ it('retries a 500 and delivers once the endpoint recovers, with the same webhook
   ]);
 });
 
+/** Longer than the first retry's own backoff can be (at most RETRY_BASE_DELAY_MS, full jitter): only the header explains such a wait. */
+const retryAfterSeconds = RETRY_BASE_DELAY_MS / 1000 + 3;
+
 it('honours Retry-After on a 429', async () => {
-  scripts.set('/throttled', [status(429, { 'retry-after': '4' }), ok]);
+  receiver.script('/throttled', [status(429, { 'retry-after': String(retryAfterSeconds) }), ok]);
   await subscribe('/throttled', { events: ['Throttled Event'] });
   await track([{ userId: 'u-429', event: 'Throttled Event', properties: {}, messageId: 'throttled-1' }]);
   const [first, second] = await arrived('/throttled', 2);
-  expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(4_000);
+  expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(retryAfterSeconds * 1000);
 });
 
+it('honours Retry-After on a 503: the next attempt comes no sooner than asked, later than our own backoff could have', async () => {
+  receiver.script('/unavailable', [status(503, { 'retry-after': String(retryAfterSeconds) }), ok]);
+  const { webhook, secret } = await subscribe('/unavailable', { events: ['Unavailable Event'] });
+  await track([{ userId: 'u-503', event: 'Unavailable Event', properties: {}, messageId: 'unavailable-1' }]);
+  const [first, second] = await arrived('/unavailable', 2, 60_000);
+  if (!first || !second) throw new Error('the receiver saw fewer than two attempts');
+  expect(second.at - first.at).toBeGreaterThanOrEqual(retryAfterSeconds * 1000);
+  expect(second.headers['webhook-id']).toBe(first.headers['webhook-id']);
+  expect(verified(second, secret).messageId).toBe('unavailable-1');
+  const log = await eventually(() => deliveries(webhook.id), (entries) => entries.length === 2);
+  expect(log.map((entry) => [entry.attempt, entry.outcome, entry.httpStatus, entry.error])).toEqual([
+    [2, 'delivered', 200, null],
+    [1, 'retrying', 503, `HTTP 503 (Retry-After: ${retryAfterSeconds})`],
+  ]);
+}, 90_000);
+
 it('disables the subscription at once on 410 Gone, and re-enables on request', async () => {
-  scripts.set('/gone', [status(410)]);
+  receiver.script('/gone', [status(410)]);
   const { webhook } = await subscribe('/gone', { events: ['Gone Event'] });
   await track([{ userId: 'u-410', event: 'Gone Event', properties: {}, messageId: 'gone-1' }]);
   const disabled = await eventually(async () => (await api<{ webhook: WebhookView }>(`/v1/webhooks/${webhook.id}`)).body.webhook, (view) => !view.enabled);
@@ -180,7 +169,7 @@ it('disables the subscription at once on 410 Gone, and re-enables on request', a
 });
 
 it('gives up on an endpoint that does not answer within 10 s and retries it', async () => {
-  scripts.set('/slow', [hang, ok]);
+  receiver.script('/slow', [hang, ok]);
   const { webhook } = await subscribe('/slow', { events: ['Slow Event'] });
   await track([{ userId: 'u-slow', event: 'Slow Event', properties: {}, messageId: 'slow-1' }]);
   await arrived('/slow', 2, 60_000);
@@ -190,7 +179,7 @@ it('gives up on an endpoint that does not answer within 10 s and retries it', as
 });
 
 it('never follows a redirect: a 302 is a failure and the Location is never requested', async () => {
-  scripts.set('/moved', [status(302, { location: '/redirect-target' }), ok]);
+  receiver.script('/moved', [status(302, { location: '/redirect-target' }), ok]);
   const { webhook } = await subscribe('/moved', { events: ['Moved Event'] });
   await track([{ userId: 'u-302', event: 'Moved Event', properties: {}, messageId: 'moved-1' }]);
   await arrived('/moved', 2);
@@ -264,6 +253,55 @@ it('delivers Segment Entered to a subscription for that segment', async () => {
   const body = verified(request as Received, secret);
   expect(body).toMatchObject({ event: 'Segment Entered', source: 'internal', properties: { segmentId: segment.id, decidingMessageId: 'signed-up-1' } });
 });
+
+/**
+ * Plan limits are code (schema/plans.ts, no table a test could lower), so the workspace is put
+ * just short of 80 % of Starter cheaply: its earlier events written straight into ClickHouse
+ * (the exact count reads them) and the consumers' running estimate in Redis set to match (what
+ * counting them through the pipeline would have left there; this workspace's own key). One
+ * real event then crosses the line, and the rest is the real path: the usage hook's exact
+ * count, the notice claimed in D1 and queued as an event, stored, matched, signed, delivered.
+ */
+/** The consumers' estimate key (consumers/events/usage-check.ts: usageEstimateKey; consumers are Worker code, not importable here). */
+const usageEstimateKey = (workspaceId: string, month: string): string => `monfri:usage:estimate:${workspaceId}:${month}`;
+
+async function seedCountedEvents(workspaceId: string, count: number): Promise<void> {
+  const nowMs = Date.now();
+  const rows = Array.from({ length: count }, (_, index) => ({ workspace_id: workspaceId, message_id: `seeded-${index}`, type: 'track', event: 'Seeded', timestamp: Math.floor(nowMs / 1000), timestamp_ms: nowMs, source: 'server', is_bot: 0 }));
+  const client = clickHouseClient();
+  try {
+    await client.insert({ table: 'events', format: 'JSONEachRow', values: rows });
+  } finally {
+    await client.close();
+  }
+  await createRedis(testStackEnv()).set(usageEstimateKey(workspaceId, monthContaining(nowMs).id), String(count), { ex: 24 * 60 * 60 });
+}
+
+it('delivers usage.threshold to a subscription that asked for it, once, when the workspace crosses 80 % of its plan', async () => {
+  workspace = await worker.createWorkspace('webhooks usage threshold', { plan: 'starter' });
+  const limit = PLAN_CATALOG.starter.includedEvents;
+  const notices = await subscribe('/usage-threshold', { usageThreshold: true });
+  // Gets every track event, but Monfri's own events only through their own filters.
+  await subscribe('/usage-all-tracks', { types: ['track'] });
+  await seedCountedEvents(workspace.workspaceId, (limit * 80) / 100 - 1);
+  await track([{ userId: 'u-usage', event: 'Order Completed', properties: {}, messageId: 'crossing-80' }]);
+
+  const [notice] = await arrived('/usage-threshold', 1, 60_000);
+  const month = monthContaining(Date.now()).id;
+  expect(verified(notice as Received, notices.secret)).toMatchObject({
+    // Deterministic (consumers/usage-notices.ts), so a resent notice is deduplicated like any retry.
+    messageId: `usage.threshold:${workspace.workspaceId}:${month}:80`,
+    type: 'track',
+    event: 'usage.threshold',
+    source: 'internal',
+    properties: { threshold: 80, month, limit, plan: 'starter', counted: (limit * 80) / 100 },
+  });
+  // A later event proves the hook ran again since: still one notice, and none to the types subscription.
+  await track([{ userId: 'u-usage', event: 'Order Completed', properties: {}, messageId: 'after-80' }]);
+  await arrived('/usage-all-tracks', 2);
+  expect(at('/usage-all-tracks').map((request) => JSON.parse(request.body).messageId).sort()).toEqual(['after-80', 'crossing-80']);
+  expect(at('/usage-threshold')).toHaveLength(1);
+}, 90_000);
 
 const runFile = promisify(execFile);
 

@@ -25,11 +25,17 @@ async function signIn(ws: DemoWorkspace): Promise<string> {
   return (response.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
 }
 
-/** Routes that take the session cookie and change state: the secret-key-or-session API, minus sign-in/out (tested on their own). */
+/** Ids in the paths: shaped like real ones, naming nothing (a 404 proves the request got past the CSRF check). */
+const PATH_PARAMS: Record<string, string> = { ':segmentId': 'seg_missing', ':name': 'missing_trait', ':webhookId': 'wh_missing' };
+
+/**
+ * Routes that take the session cookie and change state: the secret-key-or-session API (the same
+ * prefixes auth-matrix.test.ts gives the `secret` rule), minus sign-in/out (tested on their own).
+ */
 const STATE_CHANGING = app.routes
   .filter((route) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(route.method))
-  .filter((route) => /^\/v1\/(live\/ticket|segments|computed-traits)(\/|$)/.test(route.path))
-  .map((route) => ({ method: route.method, path: route.path.replace(':segmentId', 'seg_missing').replace(':name', 'missing_trait') }));
+  .filter((route) => /^\/v1\/(events|stats|persons\/:id|usage|live\/ticket|segments|computed-traits|webhooks|tracking-plan|schema)(\/|$)/.test(route.path))
+  .map((route) => ({ method: route.method, path: route.path.replace(/:[A-Za-z]+/g, (param) => PATH_PARAMS[param] ?? param) }));
 
 let ws: DemoWorkspace;
 let cookie: string;
@@ -40,7 +46,11 @@ beforeAll(async () => {
 
 describe('CSRF protection for the session cookie', () => {
   it('covers the state-changing routes there are', () => {
-    expect(STATE_CHANGING.map((route) => `${route.method} ${route.path}`)).toEqual(expect.arrayContaining(['POST /v1/live/ticket', 'POST /v1/segments']));
+    expect(STATE_CHANGING.map((route) => `${route.method} ${route.path}`)).toEqual(
+      expect.arrayContaining(['POST /v1/live/ticket', 'POST /v1/segments', 'POST /v1/webhooks', 'PATCH /v1/webhooks/wh_missing', 'DELETE /v1/webhooks/wh_missing', 'POST /v1/webhooks/wh_missing/rotate-secret', 'POST /v1/webhooks/wh_missing/test', 'PUT /v1/tracking-plan']),
+    );
+    // Every parameter was given a value: a route left with `:param` would be tested against a path no one calls.
+    expect(STATE_CHANGING.filter((route) => route.path.includes(':'))).toEqual([]);
   });
 
   it('refuses requests without proof of our origin, or from another site, on every state-changing route', async () => {

@@ -9,7 +9,7 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { chunkForQueue } from '../../lib/queue-batches';
+import { sendInBatches } from '../../lib/queue-batches';
 import { createRedis } from '../../lib/redis';
 import { eventStreamKey, STREAM_EVENT_FIELD } from '../../lib/stream';
 import type { AdminActor, AppEnv } from '../context';
@@ -30,18 +30,6 @@ function workspaceScope(actor: AdminActor, requested: string | undefined): strin
 function queueBinding(env: Env, queue: ReplayableQueue): Queue {
   if (queue === 'monfri-segments') return env.SEGMENT_RETRIES;
   return queue === 'monfri-events' ? env.EVENTS : env.WEBHOOKS;
-}
-
-/** Sends bodies in order, in batches that respect the Queues limits; returns how many were sent. */
-export async function sendInBatches(queue: Queue, bodies: readonly unknown[]): Promise<number> {
-  const encoder = new TextEncoder();
-  const messages = bodies.map((body) => ({ body, bytes: encoder.encode(JSON.stringify(body)).byteLength }));
-  let sent = 0;
-  for (const chunk of chunkForQueue(messages, (message) => message.bytes)) {
-    await queue.sendBatch(chunk.map(({ body }) => ({ body, contentType: 'json' as const })));
-    sent += chunk.length;
-  }
-  return sent;
 }
 
 const deadLetterRow = z.object({

@@ -20,6 +20,7 @@ import {
   type PersonMatch,
 } from '../../lib/event-queries';
 import { personMembership } from '../../durable-objects/segment-calls';
+import { eventRowSchema, eventView } from '../../lib/event-view';
 import { personComputedTraitsQuery, personStatsQuery, personTraitsQuery } from '../../lib/segment-queries';
 import { activeSegmentOf, listComputedTraits, listSegments } from '../../lib/segments/store';
 import type { JsonObject, JsonValue } from '../../schema/event';
@@ -28,7 +29,6 @@ import { botLayerOf } from '../../schema/workspace-settings';
 import { requireSecretKeyOrSession } from '../auth/session';
 import type { AppEnv } from '../context';
 import { ApiError } from '../errors';
-import { eventRowSchema, eventView } from './event-view';
 import { identityKeyOf, resolvePerson } from './persons';
 import { assertStatsRange, decodeCursor, encodeCursor, eventsQuerySchema, parseQuery, personQuerySchema, propertyFilters, statsQuerySchema } from './query-params';
 

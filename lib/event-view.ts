@@ -1,7 +1,11 @@
-/** ClickHouse `events` rows as the query API returns them: camelCase, ISO times with milliseconds, JSON parsed back. */
+/**
+ * ClickHouse `events` rows as the query API returns them: camelCase, ISO times with milliseconds,
+ * JSON parsed back. In lib/ because the query API and the webhooks hook (a consumer) both show
+ * events this way, and consumers must not import workers.
+ */
 import { z } from 'zod';
-import { uint64 } from '../../lib/event-queries';
-import { jsonObjectSchema, type JsonObject } from '../../schema/event';
+import { uint64 } from './event-queries';
+import { jsonObjectSchema, type JsonObject } from '../schema/event';
 
 export const eventRowSchema = z.object({
   message_id: z.string(),

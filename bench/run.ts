@@ -18,6 +18,9 @@ const benchDir = join(REPO_ROOT, 'bench');
 const resultsDir = join(benchDir, 'results');
 const logDir = join(REPO_ROOT, '.data', 'bench-logs');
 
+/** Under bench/ but not in the suite: `npm run soak` runs it (minutes long; it stops services with --faults). */
+const NOT_IN_SUITE = new Set(['results', 'soak']);
+
 /** What the default (quick) run sets per bench; `--full` sets none of it. Explicit env wins. */
 const QUICK_ENV: Record<string, Record<string, string>> = {
   edge: { BENCH_QUICK: '1' },
@@ -84,7 +87,7 @@ if (args[0] === '--child') {
   await runChild(args[1] ?? '');
 } else {
   const full = args.includes('--full');
-  const available = readdirSync(benchDir).filter((name) => name !== 'results' && statSync(join(benchDir, name)).isDirectory()).sort();
+  const available = readdirSync(benchDir).filter((name) => !NOT_IN_SUITE.has(name) && statSync(join(benchDir, name)).isDirectory()).sort();
   const requested = args.filter((arg) => !arg.startsWith('--'));
   const unknown = requested.filter((name) => !available.includes(name));
   if (unknown.length) {

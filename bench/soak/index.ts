@@ -50,6 +50,8 @@ const faults = args.faults;
 const reportName = faults ? 'soak-faults' : 'soak';
 /** Counts unchanged this long (and no consumer batch meanwhile) means drained; retries back off up to tens of seconds after faults. */
 const STABLE_MS = faults ? 60_000 : 20_000;
+/** How long a fault waits for the pipeline to store what was accepted before it. */
+const CATCH_UP_MS = 180_000;
 
 const operator = { authorization: `Bearer ${SOAK_OPERATOR_TOKEN}`, 'content-type': 'application/json' };
 
@@ -88,8 +90,14 @@ interface FaultLog {
   downS: number;
 }
 
-/** One fault at a time with gaps: ClickHouse, Redis, the Upstash endpoint stopped and started again, then workerd SIGKILLed and restarted. */
-async function injectFaults(stack: SoakStack, runSeconds: number, startedAt: number, log: FaultLog[], say: (message: string) => void): Promise<void> {
+/**
+ * One fault at a time with gaps: ClickHouse, Redis, the Upstash endpoint stopped and started
+ * again, then workerd SIGKILLed and restarted. Each fault waits for the pipeline to catch up
+ * with the previous one (`caughtUp`, bounded): the faults are meant one at a time, and the
+ * local Queue dies with workerd, so a backlog left by a Redis outage (events the stream
+ * mirror could not record) would be lost by the kill for a reason Cloudflare Queues do not have.
+ */
+async function injectFaults(stack: SoakStack, runSeconds: number, startedAt: number, log: FaultLog[], say: (message: string) => void, caughtUp: () => Promise<string>): Promise<void> {
   const downMs = Math.min(30_000, Math.max(5_000, runSeconds * 80));
   const elapsed = (): number => (performance.now() - startedAt) / 1000;
   const waitUntil = async (fraction: number): Promise<void> => {
@@ -98,23 +106,25 @@ async function injectFaults(stack: SoakStack, runSeconds: number, startedAt: num
   };
   const outage = async (fraction: number, service: Restartable): Promise<void> => {
     await waitUntil(fraction);
+    const backlog = await caughtUp();
     const at = elapsed();
-    say(`fault: stopping ${service.name} at ${at.toFixed(0)} s for ${downMs / 1000} s`);
+    say(`fault: stopping ${service.name} at ${at.toFixed(0)} s for ${downMs / 1000} s (${backlog})`);
     await service.stop();
     await new Promise((resolve) => setTimeout(resolve, downMs));
     await service.start();
-    log.push({ what: `${service.name} stopped and restarted`, atS: at, downS: elapsed() - at });
+    log.push({ what: `${service.name} stopped and restarted (before it: ${backlog})`, atS: at, downS: elapsed() - at });
     say(`fault: ${service.name} back after ${(elapsed() - at).toFixed(1)} s`);
   };
   await outage(0.1, stack.clickhouse);
   await outage(0.32, stack.redis);
   await outage(0.52, stack.upstash);
   await waitUntil(0.72);
+  const backlog = await caughtUp();
   const at = elapsed();
-  say(`fault: SIGKILL workerd (consumer mid-batch) at ${at.toFixed(0)} s, restarting wrangler dev`);
+  say(`fault: SIGKILL workerd (consumer mid-batch) at ${at.toFixed(0)} s (${backlog}), restarting wrangler dev`);
   await stack.worker.kill();
   await stack.worker.start();
-  log.push({ what: 'workerd SIGKILLed, wrangler dev restarted', atS: at, downS: elapsed() - at });
+  log.push({ what: `workerd SIGKILLed, wrangler dev restarted (before it: ${backlog})`, atS: at, downS: elapsed() - at });
   say(`fault: wrangler dev back after ${(elapsed() - at).toFixed(1)} s`);
 }
 
@@ -158,8 +168,30 @@ async function main(): Promise<void> {
     const load = new SoakLoad(() => stack.workerUrl, workspaces, runId, seed);
     const runSeconds = minutes * 60;
     const startedAt = performance.now();
+    const startedWall = Date.now();
     const faultLog: FaultLog[] = [];
-    const faulting = faults ? injectFaults(stack, runSeconds, startedAt, faultLog, say) : Promise.resolve();
+    const storedOfOurs = async (): Promise<number> => {
+      let total = 0;
+      for (const workspace of workspaces) {
+        const [counted] = await queryRows(clickhouse, countStoredQuery(workspace.id), z.object({ events: uint64, rows: uint64 }));
+        total += counted?.events ?? 0;
+      }
+      return total;
+    };
+    const acceptedSoFar = (): number => [...load.events.values()].filter((event) => event.acceptedAt !== null).length;
+    /** Waits (up to CATCH_UP_MS) until what was accepted before the call is stored; says how far behind it stayed. */
+    const caughtUp = async (): Promise<string> => {
+      const target = acceptedSoFar();
+      const since = performance.now();
+      let stored = 0;
+      while (performance.now() - since < CATCH_UP_MS) {
+        stored = await storedOfOurs().catch(() => 0);
+        if (stored >= target) return `caught up in ${((performance.now() - since) / 1000).toFixed(1)} s`;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+      return `NOT caught up: ${target - stored} events behind after ${CATCH_UP_MS / 1000} s`;
+    };
+    const faulting = faults ? injectFaults(stack, runSeconds, startedAt, faultLog, say, caughtUp) : Promise.resolve();
 
     let sending = true;
     // Received -> stored, sampled: one ClickHouse query per poll for every pending probe.
@@ -195,14 +227,6 @@ async function main(): Promise<void> {
     const acceptedIn = (workspace: number): EventRecord[] => records.filter((event) => event.workspace === workspace && event.acceptedAt !== null);
     const acceptedTotal = records.filter((event) => event.acceptedAt !== null).length;
 
-    const storedOfOurs = async (): Promise<number> => {
-      let total = 0;
-      for (const workspace of workspaces) {
-        const [counted] = await queryRows(clickhouse, countStoredQuery(workspace.id), z.object({ events: uint64, rows: uint64 }));
-        total += counted?.events ?? 0;
-      }
-      return total;
-    };
     const lastConsumerBatchAt = async (): Promise<number> => {
       if (redis.status === 'wait') await redis.connect().catch(() => undefined);
       // The consumer LPUSHes one report per batch: the head is the latest.
@@ -271,7 +295,8 @@ async function main(): Promise<void> {
         const from = new Date(Math.min(...times) - 5_000).toISOString();
         const to = new Date(Math.max(...times) + 60_000).toISOString();
         const response = await fetch(`${stack.workerUrl}/admin/replay`, { method: 'POST', headers: operator, body: JSON.stringify({ workspaceId: workspace.id, from, to }) });
-        recovery.push(`workspace ${index}: ${events.length} missing, mirror replay ${from}..${to} answered ${response.status} ${await response.text()}`);
+        const window = `accepted at t=${((Math.min(...times) - startedWall) / 1000).toFixed(1)}..${((Math.max(...times) - startedWall) / 1000).toFixed(1)} s`;
+        recovery.push(`workspace ${index}: ${events.length} missing (${window}), mirror replay ${from}..${to} answered ${response.status} ${await response.text()}`);
       }
       if (missing.size > 0) drainSeconds += await drain('after mirror replay');
     }
@@ -295,6 +320,7 @@ async function main(): Promise<void> {
     let humansFlagged = 0;
     let uniqExactMismatch = 0;
     const humanFlagReasons = new Map<string, number>();
+    const missingAtS: number[] = [];
     const usageLines: string[] = [];
     const examples: string[] = [];
     for (const [index, workspace] of workspaces.entries()) {
@@ -311,6 +337,7 @@ async function main(): Promise<void> {
           if (event.kind === 'invalid') invalidAccepted++;
           if (!final) {
             missing++;
+            missingAtS.push((event.acceptedAt - startedWall) / 1000);
             if (examples.length < 5) examples.push(`missing ${event.messageId} (${event.kind}, accepted at ${new Date(event.acceptedAt).toISOString()})`);
             continue;
           }
@@ -380,6 +407,7 @@ async function main(): Promise<void> {
       'Client: like a Segment library, a 429, 5xx or no answer is retried with the same body (backoff 250 ms doubling to 8 s, for up to 4 min). 429/503 mean nothing was kept; no answer or another 5xx leaves the outcome open (unacknowledged).',
       ...faultLog.map((fault) => `Fault at ${fault.atS.toFixed(0)} s: ${fault.what}, back after ${fault.downS.toFixed(1)} s.`),
       ...recovery.map((line) => `Recovery: ${line}`),
+      ...(missingAtS.length ? [`Missing events were accepted between t=${Math.min(...missingAtS).toFixed(1)} s and t=${Math.max(...missingAtS).toFixed(1)} s of the run.`] : []),
       ...examples.map((line) => `Example: ${line}`),
       'The machine is shared (2 cores): latencies include every other process on it.',
     ];

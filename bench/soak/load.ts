@@ -340,7 +340,9 @@ export class SoakLoad {
       if (this.recentRequests.length > RECENT_KEPT) this.recentRequests.shift();
       const first = accepted[0];
       if (first && this.random() < 0.25 && this.probes.size < 300) this.probes.set(first.messageId, now);
-      const fresh = accepted.filter((event) => event.kind !== 'invalid');
+      // Re-sent later as duplicates through a server route: only what came from one, so the copy is the same event
+      // (a browser event re-sent by a server would lose its User-Agent header, and with it its bot verdict).
+      const fresh = request.kind === 'server_batch' || request.kind === 'server_track' ? accepted.filter((event) => event.kind !== 'invalid') : [];
       const ring = this.recentAccepted[request.events[0]?.workspace ?? 0];
       if (ring) {
         ring.push(...fresh);

@@ -8,9 +8,11 @@
  *   admin API as the benches do.
  * - Load (bench/soak/load.ts): server batches and single calls, browser /v1/collect and CORS
  *   batches, bot user agents, duplicates, whole-batch client retries, invalid and hostile events.
- * - `--faults`: ClickHouse, Redis and the Upstash endpoint are each stopped and started again
- *   (one at a time, with gaps), then workerd is SIGKILLed under load (the consumer mid-batch)
- *   and wrangler dev restarted on the same port.
+ * - `--faults`: one at a time, with gaps: ClickHouse stopped and started again, workerd
+ *   SIGKILLed under load (the consumer mid-batch) and wrangler dev restarted on the same port,
+ *   then Redis and the Upstash endpoint stopped and started again (injectFaults says why in
+ *   this order). Afterwards the operator's recovery: pending dead letters and the stream mirror
+ *   over the missing events' window are replayed (both idempotent), and reported.
  * - Reconciliation: every accepted event stored once (raw rows and FINAL), every refused one
  *   absent, GET /v1/usage equal to the accepted human billable events; exit 1 on any loss or double.
  */
@@ -33,7 +35,7 @@ const { values: args } = parseArgs({
     faults: { type: 'boolean', default: false },
     workspaces: { type: 'string', default: '4' },
     seed: { type: 'string', default: '18' },
-    'drain-minutes': { type: 'string', default: '10' },
+    'drain-minutes': { type: 'string' },
   },
 });
 
@@ -41,7 +43,8 @@ const rate = Number(args.rate);
 const minutes = Number(args.minutes);
 const workspaceCount = Number(args.workspaces);
 const seed = Number(args.seed);
-const drainMs = Number(args['drain-minutes']) * 60_000;
+// The local consumer may fall behind the load (Miniflare runs its batches one at a time): by default give the drain 3x the run, at least 10 minutes.
+const drainMs = Number(args['drain-minutes'] ?? Math.max(10, 3 * minutes)) * 60_000;
 if (!(rate > 0) || !(minutes > 0) || !Number.isInteger(workspaceCount) || workspaceCount < 1 || !Number.isFinite(seed) || !(drainMs > 0)) {
   console.error('usage: npm run soak -- [--rate EVENTS_PER_S] [--minutes M] [--faults] [--workspaces N] [--seed S] [--drain-minutes M]');
   process.exit(2);
@@ -51,7 +54,7 @@ const reportName = faults ? 'soak-faults' : 'soak';
 /** Counts unchanged this long (and no consumer batch meanwhile) means drained; retries back off up to tens of seconds after faults. */
 const STABLE_MS = faults ? 60_000 : 20_000;
 /** How long a fault waits for the pipeline to store what was accepted before it. */
-const CATCH_UP_MS = 180_000;
+const CATCH_UP_MS = 120_000;
 
 const operator = { authorization: `Bearer ${SOAK_OPERATOR_TOKEN}`, 'content-type': 'application/json' };
 
@@ -91,11 +94,12 @@ interface FaultLog {
 }
 
 /**
- * One fault at a time with gaps: ClickHouse, Redis, the Upstash endpoint stopped and started
- * again, then workerd SIGKILLed and restarted. Each fault waits for the pipeline to catch up
- * with the previous one (`caughtUp`, bounded): the faults are meant one at a time, and the
- * local Queue dies with workerd, so a backlog left by a Redis outage (events the stream
- * mirror could not record) would be lost by the kill for a reason Cloudflare Queues do not have.
+ * One fault at a time with gaps: ClickHouse stopped and started again, workerd SIGKILLed and
+ * wrangler dev restarted, then Redis and the Upstash endpoint stopped and started again. Each
+ * fault first waits (bounded) for the pipeline to catch up with the previous one. The kill
+ * comes before the Redis faults on purpose: the local Queue lives in workerd's memory and dies
+ * with it (a Cloudflare Queue does not), so its backlog is recovered from the Redis Stream
+ * mirror, which holds every event accepted while Redis was up.
  */
 async function injectFaults(stack: SoakStack, runSeconds: number, startedAt: number, log: FaultLog[], say: (message: string) => void, caughtUp: () => Promise<string>): Promise<void> {
   const downMs = Math.min(30_000, Math.max(5_000, runSeconds * 80));
@@ -116,9 +120,7 @@ async function injectFaults(stack: SoakStack, runSeconds: number, startedAt: num
     say(`fault: ${service.name} back after ${(elapsed() - at).toFixed(1)} s`);
   };
   await outage(0.1, stack.clickhouse);
-  await outage(0.32, stack.redis);
-  await outage(0.52, stack.upstash);
-  await waitUntil(0.72);
+  await waitUntil(0.3);
   const backlog = await caughtUp();
   const at = elapsed();
   say(`fault: SIGKILL workerd (consumer mid-batch) at ${at.toFixed(0)} s (${backlog}), restarting wrangler dev`);
@@ -126,6 +128,8 @@ async function injectFaults(stack: SoakStack, runSeconds: number, startedAt: num
   await stack.worker.start();
   log.push({ what: `workerd SIGKILLed, wrangler dev restarted (before it: ${backlog})`, atS: at, downS: elapsed() - at });
   say(`fault: wrangler dev back after ${(elapsed() - at).toFixed(1)} s`);
+  await outage(0.52, stack.redis);
+  await outage(0.72, stack.upstash);
 }
 
 const finalRow = z.object({ message_id: z.string(), copies: uint64, bot: z.coerce.number(), reason: z.string() });

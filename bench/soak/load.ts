@@ -111,10 +111,14 @@ export class SoakLoad {
     const started = performance.now();
     let owed = 0;
     let lastSecond = 0;
+    let lastTick = started;
     for (;;) {
-      const elapsed = performance.now() - started;
+      const now = performance.now();
+      const elapsed = now - started;
       if (elapsed >= seconds * 1000) return;
-      owed = Math.min(owed + (rate * TICK_MS) / 1000, rate);
+      // Owed by the clock, not per tick: a busy event loop runs fewer ticks, not fewer events (at most a second's worth is carried).
+      owed = Math.min(owed + (rate * (now - lastTick)) / 1000, rate);
+      lastTick = now;
       while (owed >= 1 && this.activeFetches < MAX_ACTIVE_FETCHES) {
         const request = this.plan(Math.max(1, Math.floor(owed)));
         owed -= request.events.length;
@@ -213,6 +217,16 @@ export class SoakLoad {
     });
   }
 
+  /**
+   * Browser traffic comes from many visitors: one loopback address for all of it would trip the
+   * IP rate layer (1,000 events a minute per IP) by design. Cloudflare sets this header in front
+   * of a Worker; locally the soak plays that part (documentation range 198.51.100.0/24 and up).
+   */
+  private visitorIp(): string {
+    const visitor = Math.floor(this.random() * 4096);
+    return `198.51.${100 + (visitor >> 8)}.${visitor & 255}`;
+  }
+
   private plan(budget: number): PlannedRequest {
     const workspaceIndex = Math.floor(this.random() * this.workspaces.length);
     const workspace = this.workspaces[workspaceIndex];
@@ -246,12 +260,12 @@ export class SoakLoad {
       const bots = this.random() < 0.05;
       const events = this.mixedEvents(workspaceIndex, size(1, 8), true, bots);
       // The SDK's route: text/plain (no CORS preflight), the write key in the body.
-      const headers = { 'content-type': 'text/plain', origin: 'https://shop.test', 'user-agent': bots ? BOT_UA : CHROME_UA };
+      const headers = { 'content-type': 'text/plain', origin: 'https://shop.test', 'user-agent': bots ? BOT_UA : CHROME_UA, 'cf-connecting-ip': this.visitorIp() };
       return { kind: 'browser_collect', route: '/v1/collect', headers, body: JSON.stringify({ writeKey: workspace.writeKey, batch: events.map((event) => event.body) }), events, single: false };
     }
     if (roll < 0.55) {
       const events = this.mixedEvents(workspaceIndex, size(3, 12), true, false);
-      const headers = { ...json, authorization: BASIC(workspace.writeKey), origin: 'https://shop.test', 'user-agent': CHROME_UA };
+      const headers = { ...json, authorization: BASIC(workspace.writeKey), origin: 'https://shop.test', 'user-agent': CHROME_UA, 'cf-connecting-ip': this.visitorIp() };
       return { kind: 'browser_origin_batch', route: '/v1/batch', headers, body: JSON.stringify({ batch: events.map((event) => event.body) }), events, single: false };
     }
     const events = this.mixedEvents(workspaceIndex, size(10, 30), false, false);
@@ -294,7 +308,8 @@ export class SoakLoad {
       } finally {
         this.activeFetches--;
       }
-      const label = status === 0 ? 'no answer' : String(status);
+      const errorCode = typeof answer === 'object' && answer !== null && 'error' in answer && typeof answer.error === 'object' && answer.error !== null && 'code' in answer.error ? ` ${String(answer.error.code)}` : '';
+      const label = status === 0 ? 'no answer' : status >= 500 || status === 429 ? `${status}${errorCode}` : String(status);
       this.stats.statuses[label] = (this.stats.statuses[label] ?? 0) + 1;
       // 429 and 503 mean nothing of the request was kept (README "Delivery"); no answer or another 5xx leaves it open.
       const retryable = status === 0 || status === 429 || status >= 500;

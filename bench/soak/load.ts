@@ -33,7 +33,7 @@ export interface EventRecord {
   unacknowledged: boolean;
 }
 
-type RequestKind = 'server_batch' | 'server_track' | 'browser_collect' | 'browser_origin_batch' | 'duplicates' | 'batch_retry' | 'invalid_track';
+type RequestKind = 'server_batch' | 'server_single' | 'browser_collect' | 'browser_origin_batch' | 'duplicates' | 'batch_retry' | 'invalid_track';
 
 interface PlannedRequest {
   kind: RequestKind;
@@ -78,7 +78,7 @@ export class SoakLoad {
   readonly events = new Map<string, EventRecord>();
   readonly stats: LoadStats = {
     offeredEvents: 0,
-    requests: { server_batch: 0, server_track: 0, browser_collect: 0, browser_origin_batch: 0, duplicates: 0, batch_retry: 0, invalid_track: 0 },
+    requests: { server_batch: 0, server_single: 0, browser_collect: 0, browser_origin_batch: 0, duplicates: 0, batch_retry: 0, invalid_track: 0 },
     attempts: 0,
     clientRetries: 0,
     statuses: {},
@@ -247,14 +247,12 @@ export class SoakLoad {
       return { kind: 'duplicates', route: '/v1/batch', headers: { ...json, authorization: `Bearer ${workspace.secretKey}` }, body: JSON.stringify({ batch: unique.map((event) => event.body) }), events: unique, single: false };
     }
     if (roll < 0.12) {
-      const [event] = [this.invalidEvent(workspaceIndex)];
-      if (!event) throw new Error('no event');
+      const event = this.invalidEvent(workspaceIndex);
       return { kind: 'invalid_track', route: '/v1/track', headers: { ...json, authorization: BASIC(workspace.writeKey) }, body: JSON.stringify(event.body), events: [event], single: true };
     }
     if (roll < 0.22) {
       const event = this.random() < 0.05 ? this.validEvent(workspaceIndex, false, 'bot') : this.validEvent(workspaceIndex, false, 'human');
-      const route = event.type === 'identify' ? '/v1/identify' : `/v1/${event.type}`;
-      return { kind: 'server_track', route, headers: { ...json, authorization: BASIC(workspace.writeKey) }, body: JSON.stringify(event.body), events: [event], single: true };
+      return { kind: 'server_single', route: `/v1/${event.type}`, headers: { ...json, authorization: BASIC(workspace.writeKey) }, body: JSON.stringify(event.body), events: [event], single: true };
     }
     if (roll < 0.45) {
       const bots = this.random() < 0.05;
@@ -357,7 +355,7 @@ export class SoakLoad {
       if (first && this.random() < 0.25 && this.probes.size < 300) this.probes.set(first.messageId, now);
       // Re-sent later as duplicates through a server route: only what came from one, so the copy is the same event
       // (a browser event re-sent by a server would lose its User-Agent header, and with it its bot verdict).
-      const fresh = request.kind === 'server_batch' || request.kind === 'server_track' ? accepted.filter((event) => event.kind !== 'invalid') : [];
+      const fresh = request.kind === 'server_batch' || request.kind === 'server_single' ? accepted.filter((event) => event.kind !== 'invalid') : [];
       const ring = this.recentAccepted[request.events[0]?.workspace ?? 0];
       if (ring) {
         ring.push(...fresh);

@@ -158,6 +158,13 @@ async function main(): Promise<void> {
   const database = 'monfri_soak';
   say(`soak: ${rate} events/s for ${minutes} min, ${workspaceCount} workspaces${faults ? ', with faults' : ''}; logs in .data/logs (soak-*, wrangler-soak)`);
   const stack = await startSoakStack({ database, say });
+  // Ctrl-C or a kill mid-run: stop the private stack (wrangler dev, ClickHouse, Redis, Upstash) rather than leave it running.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      say(`soak: ${signal}, stopping the stack`);
+      void stack.stop().finally(() => process.exit(130));
+    });
+  }
   const clickhouse = createClickHouse({ CLICKHOUSE_URL: stack.clickhouseUrl, CLICKHOUSE_USER: 'default', CLICKHOUSE_PASSWORD: '', CLICKHOUSE_DATABASE: database });
   // maxRetriesPerRequest: a Redis stopped by a fault must not make our own stats reads hang.
   const redis = new IORedis(stack.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });

@@ -23,7 +23,7 @@
 import { z } from 'zod';
 import { createClickHouse, clusterName, clusterNodesSql, clusterNodeSchema, type ClickHouseClient } from '../lib/clickhouse';
 import { queryRows, uint64 } from '../lib/event-queries';
-import { mutationProgressSql, personDeleteMutations, personRowCountsSql, type PersonTarget } from '../lib/privacy-sql';
+import { mutationProgressSql, personDeleteMutations, personRowCountsSql, targetOf, type PersonTarget } from '../lib/privacy-sql';
 import {
   failDeletion,
   finishDeletion,
@@ -54,6 +54,8 @@ export const STALE_JOB_MS = 20 * 60_000;
 /** How long one attempt waits for its mutations before giving up (the next attempt waits again). */
 const MUTATION_WAIT_MS = 10 * 60_000;
 const MUTATION_POLL_MS = 500;
+/** A mutation just started is listed at once; one still missing after this long was lost (e.g. the server was replaced). */
+const MUTATION_MISSING_MS = 30_000;
 const STREAM_PAGE = 500;
 /** How many times identities are resolved again after settling (new links found each time). */
 const MAX_RESOLVE_ROUNDS = 3;
@@ -68,22 +70,6 @@ export interface DeletionDeps {
 
 const realDeps: DeletionDeps = { now: () => Date.now(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
 
-function splitKey(key: string): { kind: 'user' | 'anonymous'; id: string } | null {
-  if (key.startsWith('user:')) return { kind: 'user', id: key.slice('user:'.length) };
-  if (key.startsWith('anonymous:')) return { kind: 'anonymous', id: key.slice('anonymous:'.length) };
-  return null;
-}
-
-export function targetOf(workspaceId: string, identityKeys: readonly string[]): PersonTarget {
-  const split = identityKeys.map(splitKey).filter((entry) => entry !== null);
-  return {
-    workspaceId,
-    identityKeys: [...identityKeys],
-    userIds: split.filter((entry) => entry.kind === 'user').map((entry) => entry.id),
-    anonymousIds: split.filter((entry) => entry.kind === 'anonymous').map((entry) => entry.id),
-  };
-}
-
 const countRow = z.object({ table_name: z.string(), rows: uint64 });
 
 export async function personRowCounts(client: ClickHouseClient, target: PersonTarget): Promise<Record<string, number>> {
@@ -94,32 +80,45 @@ export async function personRowCounts(client: ClickHouseClient, target: PersonTa
 const progressRow = z.object({ table: z.string(), mutation_id: z.string(), is_done: uint64, parts_to_do: uint64 });
 
 /** Every node's address (cluster mode), for reading mutation progress everywhere. */
-async function clusterAddresses(client: ClickHouseClient, cluster: string | null): Promise<{ host_name: string; port: number }[] | null> {
+export async function clusterAddresses(client: ClickHouseClient, cluster: string | null): Promise<{ host_name: string; port: number }[] | null> {
   if (cluster === null) return null;
   return queryRows(client, clusterNodesSql(cluster), clusterNodeSchema);
+}
+
+/** Starts one mutation per person-keyed table; returns the tables (the wait below looks for each). */
+export async function startPersonDelete(client: ClickHouseClient, cluster: string | null, target: PersonTarget, jobId: string): Promise<Set<string>> {
+  const mutations = personDeleteMutations(target, jobId, cluster);
+  for (const mutation of mutations) await client.command({ query: mutation.sql });
+  return new Set(mutations.map((mutation) => mutation.table));
 }
 
 /**
  * Starts the person's mutations and waits until every one is done on every node. Mutations
  * from an earlier attempt of the same job carry the same marker and are waited for too.
+ * Cluster mode on 18.16: a replica does not mutate the part it last received by a quorum insert
+ * until the next quorum insert into that table (measured: `parts_to_do` stays 1, and drops to 0
+ * right after any later insert), so with no traffic at all the wait lasts until traffic comes;
+ * the attempt gives up after `waitMs` with the parts still to do, and the job is retried.
  */
 export async function deletePersonRows(client: ClickHouseClient, config: { database: string; cluster: string | null }, target: PersonTarget, jobId: string, deps: DeletionDeps = realDeps, waitMs = MUTATION_WAIT_MS): Promise<void> {
-  const mutations = personDeleteMutations(target, jobId, config.cluster);
-  for (const mutation of mutations) await client.command({ query: mutation.sql });
+  const tables = await startPersonDelete(client, config.cluster, target, jobId);
   const nodes = await clusterAddresses(client, config.cluster);
-  await waitForMutations(client, config.database, jobId, nodes, new Set(mutations.map((mutation) => mutation.table)), deps, waitMs);
+  await waitForMutations(client, config.database, jobId, nodes, tables, deps, waitMs);
 }
 
 export async function waitForMutations(client: ClickHouseClient, database: string, marker: string, nodes: { host_name: string; port: number }[] | null, tables: ReadonlySet<string>, deps: DeletionDeps = realDeps, waitMs = MUTATION_WAIT_MS): Promise<void> {
-  const deadline = deps.now() + waitMs;
+  const started = deps.now();
+  const deadline = started + waitMs;
   for (;;) {
     const rows = await queryRows(client, mutationProgressSql(database, marker, nodes), progressRow);
     // A cluster names its local tables; every table must show a mutation, and every mutation must be done.
     const seen = new Set(rows.map((row) => row.table.replace(/_local$/, '')));
     const pending = rows.filter((row) => row.is_done !== 1);
-    if (pending.length === 0 && [...tables].every((table) => seen.has(table))) return;
+    const missing = [...tables].filter((table) => !seen.has(table));
+    if (pending.length === 0 && missing.length === 0) return;
+    if (missing.length > 0 && deps.now() > started + MUTATION_MISSING_MS) throw new Error(`ClickHouse lists no mutation of this job for ${missing.join(', ')}`);
     if (deps.now() > deadline) {
-      const waiting = pending.map((row) => `${row.table} ${row.mutation_id} (${row.parts_to_do} parts to do)`).join(', ') || `no mutation found for ${[...tables].filter((table) => !seen.has(table)).join(', ')}`;
+      const waiting = pending.map((row) => `${row.table} ${row.mutation_id} (${row.parts_to_do} parts to do)`).join(', ');
       throw new Error(`ClickHouse mutations not done after ${Math.round(waitMs / 1000)} s: ${waiting}`);
     }
     await deps.sleep(MUTATION_POLL_MS);

@@ -32,6 +32,23 @@ export interface PersonTarget {
   anonymousIds: readonly string[];
 }
 
+function splitKey(key: string): { kind: 'user' | 'anonymous'; id: string } | null {
+  if (key.startsWith('user:')) return { kind: 'user', id: key.slice('user:'.length) };
+  if (key.startsWith('anonymous:')) return { kind: 'anonymous', id: key.slice('anonymous:'.length) };
+  return null;
+}
+
+/** The target of a person's identity keys (the raw user and anonymous ids taken from them). */
+export function targetOf(workspaceId: string, identityKeys: readonly string[]): PersonTarget {
+  const split = identityKeys.map(splitKey).filter((entry) => entry !== null);
+  return {
+    workspaceId,
+    identityKeys: [...identityKeys],
+    userIds: split.filter((entry) => entry.kind === 'user').map((entry) => entry.id),
+    anonymousIds: split.filter((entry) => entry.kind === 'anonymous').map((entry) => entry.id),
+  };
+}
+
 function inList(values: readonly string[]): RawSql {
   // An empty IN list is a syntax error; NUL never occurs in an id we store.
   return raw((values.length > 0 ? values : ['\u0000none']).map((value) => sql`${value}`).join(', '));

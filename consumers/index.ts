@@ -1,5 +1,6 @@
 /** Queue entry point: dispatches a batch to the consumer for its queue. */
 import { EVENTS_DLQ, EVENTS_QUEUE, handleEventsDeadLetterBatch, SEGMENTS_DLQ, SEGMENTS_QUEUE, WEBHOOKS_DLQ, WEBHOOKS_QUEUE } from './dead-letters';
+import { DELETIONS_QUEUE, handleDeletionBatch } from './deletions';
 import { handleEventBatch } from './events/handler';
 import { handleSegmentDeadLetterBatch, handleSegmentRetryBatch } from './segment-retries';
 import { handleWebhookBatch } from './webhooks';
@@ -26,6 +27,8 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, c
       return handleSegmentRetryBatch(batch, env);
     case SEGMENTS_DLQ:
       return handleSegmentDeadLetterBatch(batch, env);
+    case DELETIONS_QUEUE:
+      return handleDeletionBatch(batch, env);
     default:
       // A queue wired in wrangler.toml without a consumer here: keep the messages, say so loudly.
       console.error(JSON.stringify({ level: 'error', msg: 'no_consumer_for_queue', queue: batch.queue }));

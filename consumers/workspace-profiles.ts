@@ -8,6 +8,7 @@
  */
 import { activeSegmentsFromRows, activeSegmentsStatement } from '../lib/segments/store';
 import { activeWebhooksFromRows, activeWebhooksStatement } from '../lib/webhooks/store';
+import { suppressionsFromRows, suppressionsStatement } from '../lib/privacy/store';
 import { planChangeSchema, type PlanHistory } from '../schema/plans';
 import type { ActiveSegment } from '../schema/segments';
 import type { ActiveWebhook } from '../schema/webhooks';
@@ -30,11 +31,17 @@ export interface WorkspaceProfile {
   segments: ActiveSegment[] | null;
   /** Enabled webhook subscriptions; null when they could not be read (D1 down): the events wait on the webhooks queue then. */
   webhooks: ActiveWebhook[] | null;
+  /**
+   * Identity keys of deleted persons (the suppression list). null when D1 has not answered and
+   * this isolate never read it: the events go on (an outage must not stop ingestion) and this is
+   * logged; after one read, a failing D1 keeps the list last read (see load).
+   */
+  suppressed: ReadonlySet<string> | null;
 }
 
 export type WorkspaceProfileLoader = (workspaceIds: readonly string[]) => Promise<Map<string, WorkspaceProfile>>;
 
-const UNKNOWN: WorkspaceProfile = { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: null, segments: null, webhooks: null };
+const UNKNOWN: WorkspaceProfile = { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: null, segments: null, webhooks: null, suppressed: null };
 
 interface CacheEntry {
   profile: WorkspaceProfile;
@@ -46,12 +53,14 @@ function placeholders(count: number): string {
 }
 
 async function readProfiles(db: D1Database, ids: readonly string[]): Promise<Map<string, WorkspaceProfile>> {
-  const [workspaces, changes, segmentRows, webhookRows] = await db.batch<Record<string, unknown>>([
+  const [workspaces, changes, segmentRows, webhookRows, suppressionRows] = await db.batch<Record<string, unknown>>([
     db.prepare(`SELECT id, settings, trial_ends_at FROM workspaces WHERE id IN (${placeholders(ids.length)})`).bind(...ids),
     db.prepare(`SELECT workspace_id, plan, changed_at FROM plan_changes WHERE workspace_id IN (${placeholders(ids.length)}) ORDER BY changed_at`).bind(...ids),
     activeSegmentsStatement(db, ids),
     activeWebhooksStatement(db, ids),
+    suppressionsStatement(db, ids),
   ]);
+  const suppressions = suppressionsFromRows(ids, suppressionRows?.results ?? []);
   const segments = activeSegmentsFromRows(ids, segmentRows?.results ?? []);
   const webhooks = activeWebhooksFromRows(webhookRows?.results ?? []);
   const changesOf = new Map<string, PlanHistory['changes'][number][]>();
@@ -67,6 +76,7 @@ async function readProfiles(db: D1Database, ids: readonly string[]): Promise<Map
       planHistory: { trialEndsAt: typeof row.trial_ends_at === 'string' ? row.trial_ends_at : null, changes: changesOf.get(row.id) ?? [] },
       segments: segments.get(row.id) ?? [],
       webhooks: webhooks.get(row.id) ?? [],
+      suppressed: suppressions.get(row.id) ?? new Set(),
     });
   }
   return profiles;
@@ -92,17 +102,18 @@ export class WorkspaceProfileCache {
       const stored = await readProfiles(db, missing);
       if (this.entries.size + missing.length > MAX_CACHED_WORKSPACES) this.entries.clear();
       for (const id of missing) {
-        const profile = stored.get(id) ?? { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: { trialEndsAt: null, changes: [] }, segments: [], webhooks: [] };
+        const profile = stored.get(id) ?? { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: { trialEndsAt: null, changes: [] }, segments: [], webhooks: [], suppressed: new Set<string>() };
         this.entries.set(id, { profile, expiresAt: nowMs + ttlMs });
         found.set(id, profile);
       }
     } catch (error) {
       console.warn(JSON.stringify({ level: 'warn', msg: 'workspace_profiles_unavailable', workspaces: missing.length, error: String(error) }));
-      for (const id of missing) found.set(id, UNKNOWN);
+      // A deletion must stay in force through a D1 outage: the suppression list last read is kept.
+      for (const id of missing) found.set(id, { ...UNKNOWN, suppressed: this.entries.get(id)?.profile.suppressed ?? null });
     }
     return found;
   }
 }
 
 /** Every workspace on the default settings and no plan history (unit tests of single steps, benches). */
-export const defaultProfileLoader: WorkspaceProfileLoader = async (workspaceIds) => new Map(workspaceIds.map((id) => [id, { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: { trialEndsAt: null, changes: [] }, segments: [], webhooks: [] }]));
+export const defaultProfileLoader: WorkspaceProfileLoader = async (workspaceIds) => new Map(workspaceIds.map((id) => [id, { settings: DEFAULT_WORKSPACE_SETTINGS, planHistory: { trialEndsAt: null, changes: [] }, segments: [], webhooks: [], suppressed: new Set<string>() }]));

@@ -290,6 +290,28 @@ export class LiveFeed extends DurableObject<Env> {
   }
 
   /**
+   * RPC from a person deletion (consumers/deletions.ts): removes the ring's items (and those
+   * waiting for their outcome) whose userId, anonymousId or personId is one of `ids`. Returns how
+   * many it removed. Sockets that already received them keep what they were sent.
+   */
+  forgetPersons(ids: string[]): number {
+    const wanted = new Set(ids);
+    const sql = this.ctx.storage.sql;
+    let removed = 0;
+    for (const id of wanted) {
+      removed += sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM feed_ring WHERE user_id = ?1 OR anonymous_id = ?1 OR person_id = ?1', id).one().n;
+      sql.exec('DELETE FROM feed_ring WHERE user_id = ?1 OR anonymous_id = ?1 OR person_id = ?1', id);
+    }
+    for (const [messageId, item] of this.awaitingOutcome) {
+      if (personIdsOf(item).some((id) => wanted.has(id))) {
+        this.awaitingOutcome.delete(messageId);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /**
    * Assigns each item its seq: a `received` one is held in memory (skipped when the ring already
    * has its messageId), an outcome is written to the ring under its received item's seq (or a
    * new one) and ends the wait.

@@ -472,6 +472,27 @@ export class SegmentShard extends DurableObject<Env> {
     return { version: this.config()?.version ?? null, status: this.status(), persons: counts?.persons ?? 0, members: counts?.members ?? 0, outbox };
   }
 
+  /**
+   * RPC from a person deletion (consumers/deletions.ts): these persons' state and membership are
+   * forgotten without an exit event (a `Segment Exited` event would store the person again), and
+   * changes about them still waiting in the outbox are dropped. Returns how many persons it held.
+   */
+  forgetPersons(personIds: string[]): number {
+    const sql = this.ctx.storage.sql;
+    let forgotten = 0;
+    for (const person of new Set(personIds)) {
+      forgotten += sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM persons WHERE person = ?', person).one().n;
+      sql.exec('DELETE FROM persons WHERE person = ?', person);
+      sql.exec('DELETE FROM previous_members WHERE person = ?', person);
+    }
+    const wanted = new Set(personIds);
+    for (const row of sql.exec<{ id: number; change: string }>('SELECT id, change FROM outbox').toArray()) {
+      const change = membershipChangeSchema.safeParse(JSON.parse(row.change));
+      if (change.success && wanted.has(change.data.personId)) sql.exec('DELETE FROM outbox WHERE id = ?', row.id);
+    }
+    return forgotten;
+  }
+
   /** The segment was deleted: forget every person, keep a tombstone so no late call revives it. */
   async destroy(): Promise<void> {
     await this.ctx.storage.deleteAlarm();

@@ -39,6 +39,7 @@ export const EVENT_REJECTIONS = {
   too_deep: 'The event nests objects or arrays deeper than the nesting limit.',
   unplanned_event: 'The workspace\'s tracking plan does not list this event, and it blocks unplanned events.',
   plan_violation: 'The event breaks the workspace\'s tracking plan, which blocks violations.',
+  suppressed_identity: 'This userId or anonymousId belongs to a deleted person; the workspace refuses their events.',
 } as const;
 export type EventRejectionCode = keyof typeof EVENT_REJECTIONS;
 

@@ -95,9 +95,35 @@ export const trackingPlanSettingsSchema = z.object({
 });
 export type TrackingPlanSettings = z.output<typeof trackingPlanSettingsSchema>;
 
+/**
+ * What the edge does with an event for a deleted (suppressed) userId or anonymousId: `drop`
+ * (default, as Segment does) answers it as accepted and stores nothing; `refuse` lists it in the
+ * batch answer as `suppressed_identity` (403 on a single-event route). Dropping is the default
+ * because a deleted person's devices keep sending (SDK retry queues, a cached anonymousId): a 4xx
+ * makes clients retry or log errors forever, and would tell anyone holding the public write key
+ * that this id was deleted.
+ */
+export const SUPPRESSED_EVENT_ACTIONS = ['drop', 'refuse'] as const;
+export type SuppressedEventAction = (typeof SUPPRESSED_EVENT_ACTIONS)[number];
+
+/** Longest retention a workspace may set: 10 years. */
+export const MAX_RETENTION_MONTHS = 120;
+
+export const privacySettingsSchema = z.object({
+  suppressedEvents: z.enum(SUPPRESSED_EVENT_ACTIONS).default('drop'),
+  /**
+   * Events older than this many whole calendar months are removed by the scheduled housekeeping
+   * (null: kept). Month granularity: the events table is partitioned by month, see
+   * workers/scheduled/retention.ts.
+   */
+  retentionMonths: z.number().int().min(1).max(MAX_RETENTION_MONTHS).nullable().default(null),
+});
+export type PrivacySettings = z.output<typeof privacySettingsSchema>;
+
 export const workspaceSettingsSchema = z.object({
   bots: botSettingsSchema.prefault({}),
   trackingPlan: trackingPlanSettingsSchema.prefault({}),
+  privacy: privacySettingsSchema.prefault({}),
 });
 export type WorkspaceSettings = z.output<typeof workspaceSettingsSchema>;
 
@@ -117,6 +143,9 @@ export const workspaceSettingsPatchSchema = z.object({
     .optional(),
   trackingPlan: z
     .object({ unplanned: z.enum(PLAN_ACTIONS).optional(), violations: z.enum(PLAN_ACTIONS).optional(), flaggedInSegments: z.boolean().optional() })
+    .optional(),
+  privacy: z
+    .object({ suppressedEvents: z.enum(SUPPRESSED_EVENT_ACTIONS).optional(), retentionMonths: z.number().int().min(1).max(MAX_RETENTION_MONTHS).nullable().optional() })
     .optional(),
 });
 export type WorkspaceSettingsPatch = z.output<typeof workspaceSettingsPatchSchema>;

@@ -4,6 +4,7 @@ import { ZodError } from 'zod';
 import { adminRoutes } from './admin/routes';
 import { KeyStore } from './auth/key-store';
 import { PlanStore } from './collect/plan-screen';
+import { SuppressionStore } from './collect/suppression-screen';
 import { collectRoutes } from './collect/routes';
 import { dashboardSessionRoutes } from './auth/session';
 import { dashboardSecurityHeaders } from './dashboard/security-headers';
@@ -14,18 +15,20 @@ import { schemaRoutes } from './api/schema';
 import { trackingPlanRoutes } from './api/tracking-plans';
 import { usageRoutes } from './api/usage';
 import { webhookRoutes } from './api/webhooks';
+import { deletionRoutes } from './api/deletions';
 import { ApiError, errorBody } from './errors';
 import { healthRoutes } from './health/routes';
 import { liveRoutes } from './live/routes';
 import { sdkRoutes } from './sdk/routes';
 
-export function createApp(keyStore = new KeyStore(), planStore = new PlanStore()): Hono<AppEnv> {
+export function createApp(keyStore = new KeyStore(), planStore = new PlanStore(), suppressionStore = new SuppressionStore()): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
   app.use('*', async (c, next) => {
     c.set('requestId', c.req.header('cf-ray') ?? crypto.randomUUID());
     c.set('keyStore', keyStore);
     c.set('planStore', planStore);
+    c.set('suppressionStore', suppressionStore);
     await next();
     c.header('x-request-id', c.var.requestId);
   });
@@ -34,6 +37,7 @@ export function createApp(keyStore = new KeyStore(), planStore = new PlanStore()
   app.route('/health', healthRoutes);
   app.route('/admin', adminRoutes);
   app.route('/v1/live', liveRoutes);
+  app.route('/v1', deletionRoutes);
   app.route('/v1', queryApiRoutes);
   app.route('/v1', usageRoutes);
   app.route('/v1', segmentRoutes);

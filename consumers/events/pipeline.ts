@@ -22,9 +22,10 @@ import { insertBatchStep } from './steps/insert-batch';
 import { parseStep } from './steps/parse';
 import { resolveIdentityStep } from './steps/resolve-identity';
 import { screenBotsStep } from './steps/screen-bots';
+import { suppressStep } from './steps/suppress';
 import { ok, retry, type BatchState, type PipelineDeps, type PipelineItem, type RedisWrite, type Step, type StepName } from './types';
 
-export const EVENT_PIPELINE: readonly Step[] = [parseStep, dedupStep, screenBotsStep, resolveIdentityStep, buildRowsStep, insertBatchStep, afterInsertStep()];
+export const EVENT_PIPELINE: readonly Step[] = [parseStep, suppressStep, dedupStep, screenBotsStep, resolveIdentityStep, buildRowsStep, insertBatchStep, afterInsertStep()];
 
 export interface StepTiming {
   step: StepName;

@@ -108,7 +108,7 @@ export interface Step {
   run(input: StepInput): Promise<Map<PipelineItem, Outcome> | void>;
 }
 
-export const STEP_NAMES = ['parse', 'dedup', 'screen_bots', 'resolve_identity', 'build_rows', 'insert_batch', 'after_insert'] as const;
+export const STEP_NAMES = ['parse', 'suppress', 'dedup', 'screen_bots', 'resolve_identity', 'build_rows', 'insert_batch', 'after_insert'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
 

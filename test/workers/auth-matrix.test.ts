@@ -29,7 +29,7 @@ function ruleOf(method: string, path: string): Rule | null {
   if (path === '/v1/live') return 'ticket';
   if (path === '/v1/collect') return 'browser_collect';
   if (/^\/v1\/(track|identify|page|screen|group|alias|batch|[tipsgab])$/.test(path)) return 'collect';
-  if (/^\/v1\/(events|stats|persons\/:id|usage|live\/ticket|segments|computed-traits|webhooks|tracking-plan|schema)(\/|$)/.test(path)) return 'secret';
+  if (/^\/v1\/(events|stats|persons|persons\/:id|deletions\/:jobId|usage|live\/ticket|segments|computed-traits|webhooks|tracking-plan|schema)(\/|$)/.test(path)) return 'secret';
   if (path === '/admin/workspaces') return method === 'POST' ? 'admin_operator' : 'admin_self';
   if (path.startsWith('/admin/')) return 'admin_workspace';
   return null;

@@ -71,8 +71,8 @@ async function statsTotal(secretKey: string): Promise<number> {
 }
 
 describe('event pipeline', () => {
-  it('runs the named steps in order: parse, dedup, bot screening, identity, rows, insert, fan-out', async () => {
-    expect(EVENT_PIPELINE.map((step) => step.name)).toEqual(['parse', 'dedup', 'screen_bots', 'resolve_identity', 'build_rows', 'insert_batch', 'after_insert']);
+  it('runs the named steps in order: parse, suppression, dedup, bot screening, identity, rows, insert, fan-out', async () => {
+    expect(EVENT_PIPELINE.map((step) => step.name)).toEqual(['parse', 'suppress', 'dedup', 'screen_bots', 'resolve_identity', 'build_rows', 'insert_batch', 'after_insert']);
     expect(STEP_NAMES).toEqual(EVENT_PIPELINE.map((step) => step.name));
     const result = await runPipeline(asMessages([collected(`ws-order-${crypto.randomUUID()}`)]), depsFor());
     expect(result.timings.map((timing) => timing.step)).toEqual([...STEP_NAMES]);

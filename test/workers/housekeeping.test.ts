@@ -2,6 +2,8 @@ import { createExecutionContext, createScheduledController, waitOnExecutionConte
 import { describe, expect, it } from 'vitest';
 import worker from '../../workers/index';
 import { REPLAYED_RETENTION_DAYS, runHousekeeping } from '../../workers/scheduled/housekeeping';
+import { STALE_JOB_MS } from '../../consumers/deletions';
+import { createDeletionJob, getDeletionJobById } from '../../lib/privacy/store';
 import { createTestWorkspace, eventually } from './support';
 import { collected, deliver, env, storedCounts } from './pipeline-support';
 
@@ -57,5 +59,17 @@ describe('scheduled housekeeping', () => {
     expect(await letterState(old)).toBeNull();
     expect(await letterState(recent)).not.toBeNull();
     expect(await letterState(pending)).not.toBeNull();
+  });
+
+  it('queues again a person deletion that has not moved for a while (a lost message), and only that one', async () => {
+    const ws = await createTestWorkspace('housekeeping-deletions');
+    const stale = await createDeletionJob(env.DB, ws.workspaceId, 'user:stale-subject');
+    const fresh = await createDeletionJob(env.DB, ws.workspaceId, 'user:fresh-subject');
+    const longAgo = new Date(Date.now() - STALE_JOB_MS - 60_000).toISOString();
+    await env.DB.prepare('UPDATE deletion_jobs SET updated_at = ? WHERE id = ?').bind(longAgo, stale.id).run();
+    const report = await runHousekeeping({ ...env, CLICKHOUSE_URL: 'http://127.0.0.1:9' });
+    expect(report.requeuedDeletions).toBeGreaterThanOrEqual(1);
+    expect((await getDeletionJobById(env.DB, stale.id))?.updatedAt).not.toBe(longAgo);
+    expect((await getDeletionJobById(env.DB, fresh.id))?.updatedAt).toBe(fresh.updatedAt);
   });
 });

@@ -1,16 +1,17 @@
 /**
  * The collect pipeline for one request's events, as small named steps:
- * validate -> normalise -> enrich -> bot-screen -> contract check -> plan check -> serialise.
+ * validate -> suppression check -> normalise -> enrich -> bot-screen -> contract check -> plan check -> serialise.
  * Pure apart from `crypto.randomUUID`: the route does the I/O (auth, queue, stream).
  */
 import { botAllowlist } from '../../lib/bot-allowlist';
 import { LIMITS, type CollectedEvent, type EventType, type IncomingEvent, type JsonObject } from '../../schema/event';
-import type { EventRejection } from '../../schema/rejections';
+import { EVENT_REJECTIONS, type EventRejection } from '../../schema/rejections';
 import type { Sender } from './authenticate';
 import { createBotScreen, type BotScreen } from './bot-screen';
 import { geoFrom, libraryFrom, resolveGeo, resolveIp, resolveUserAgent, scrubContext, type RequestFacts } from './enrich';
 import { serializeEvent, type SerializedEvent } from './handoff';
 import type { PlanScreen } from './plan-screen';
+import { isSuppressed, type SuppressionScreen } from './suppression-screen';
 import { assignMessageId, createTimeCorrector, sessionIdFrom } from './normalize';
 import { eventSource, type RequestTraffic } from './traffic';
 import { clientMessageId, refuse, validateEvent, type BatchDefaults, type Refusal } from './validate';
@@ -27,11 +28,15 @@ export interface IngestInput {
   receivedAt: number;
   /** The workspace's tracking plan check (plan-screen.ts); absent or null when it has no plan. */
   planScreen?: PlanScreen | null;
+  /** The workspace's suppression list (suppression-screen.ts); absent or null when it has none. */
+  suppression?: SuppressionScreen | null;
 }
 
 export interface IngestResult {
   accepted: SerializedEvent[];
   rejected: EventRejection[];
+  /** Events of suppressed persons dropped on purpose (answered as accepted, stored nowhere). */
+  suppressed: number;
 }
 
 function eventName(event: IncomingEvent): string | null {
@@ -98,7 +103,7 @@ export function createEventBuilder(sender: Sender, traffic: RequestTraffic, fact
   };
 }
 
-type Processed = { ok: true; item: SerializedEvent } | { ok: false; refusal: Refusal };
+type Processed = { ok: true; item: SerializedEvent } | { ok: false; refusal: Refusal } | { ok: 'suppressed' };
 
 /**
  * The queue contract (`collectedEventSchema`, which consumers apply) beyond what the
@@ -114,9 +119,13 @@ export function contractViolation(event: CollectedEvent): string | null {
   return null;
 }
 
-export function processEvent(raw: unknown, input: Pick<IngestInput, 'defaults' | 'routeType' | 'planScreen'>, build: EventBuilder): Processed {
+export function processEvent(raw: unknown, input: Pick<IngestInput, 'defaults' | 'routeType' | 'planScreen' | 'suppression'>, build: EventBuilder): Processed {
   const validated = validateEvent(raw, input.defaults, input.routeType);
   if (!validated.ok) return validated;
+  if (isSuppressed(input.suppression, validated.event)) {
+    if (input.suppression?.action === 'refuse') return { ok: false, refusal: { code: 'suppressed_identity', message: EVENT_REJECTIONS.suppressed_identity, path: '' } };
+    return { ok: 'suppressed' };
+  }
   const built = build(validated.event);
   // The queue contract is checked here, so a consumer never sees a message it must reject.
   const broken = contractViolation(built);
@@ -134,11 +143,13 @@ export function processEvent(raw: unknown, input: Pick<IngestInput, 'defaults' |
 export function ingest(input: IngestInput): IngestResult {
   const accepted: SerializedEvent[] = [];
   const rejected: EventRejection[] = [];
+  let suppressed = 0;
   const build = createEventBuilder(input.sender, input.traffic, input.facts, input.receivedAt);
   input.events.forEach((raw, index) => {
     const processed = processEvent(raw, input, build);
-    if (processed.ok) accepted.push(processed.item);
+    if (processed.ok === 'suppressed') suppressed++;
+    else if (processed.ok) accepted.push(processed.item);
     else rejected.push({ index, messageId: clientMessageId(raw), ...processed.refusal });
   });
-  return { accepted, rejected };
+  return { accepted, rejected, suppressed };
 }

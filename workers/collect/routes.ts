@@ -18,10 +18,11 @@ import { mirrorToStream, sendToQueue, streamMaxLen, type SerializedEvent } from 
 import { ingest, type IngestResult } from './ingest';
 import { announceAccepted } from './live-announce';
 import { planScreenFor, type PlanScreen } from './plan-screen';
+import { suppressionScreenFor, type SuppressionScreen } from './suppression-screen';
 import { readJsonBody } from './parse-body';
 import { assertWithinQuota } from './quota';
 import { requestTraffic, type RequestTraffic } from './traffic';
-import { isPlainObject, type BatchDefaults } from './validate';
+import { clientMessageId, isPlainObject, type BatchDefaults } from './validate';
 
 /** analytics-next sends `${host}/v1/${type.charAt(0)}` per event and `/v1/b` in batching mode. */
 const SHORT_PATHS: Record<EventType, string> = { track: '/t', identify: '/i', page: '/p', screen: '/s', group: '/g', alias: '/a' };
@@ -74,8 +75,10 @@ function batchEvents(body: unknown): { events: unknown[]; defaults: BatchDefault
 }
 
 function batchResult(result: IngestResult): BatchResult {
-  const answer: BatchResult = { success: result.accepted.length > 0, accepted: result.accepted.length, rejected: result.rejected };
-  if (result.accepted.length === 0) answer.error = { code: 'no_events_accepted', message: REQUEST_REJECTIONS.no_events_accepted };
+  // Dropped suppressed events count as accepted: the client must not retry them, nor learn the person was deleted.
+  const accepted = result.accepted.length + result.suppressed;
+  const answer: BatchResult = { success: accepted > 0, accepted, rejected: result.rejected };
+  if (accepted === 0) answer.error = { code: 'no_events_accepted', message: REQUEST_REJECTIONS.no_events_accepted };
   return answer;
 }
 
@@ -97,6 +100,11 @@ function planScreenOf(c: Context<AppEnv>, sender: Sender): Promise<PlanScreen | 
   return planScreenFor(c.var.planStore, c.env.DB, workspace.id, workspace.settings.trackingPlan, keyCacheTtl(c.env));
 }
 
+function suppressionOf(c: Context<AppEnv>, sender: Sender): Promise<SuppressionScreen | null> {
+  const workspace = sender.key.workspace;
+  return suppressionScreenFor(c.var.suppressionStore, c.env.DB, workspace.id, workspace.settings.privacy.suppressedEvents, keyCacheTtl(c.env));
+}
+
 /** Browser or server traffic, as far as the request tells (traffic.ts has the rule). */
 function trafficOf(c: Context<AppEnv>, sender: Sender, browserRoute: boolean): RequestTraffic {
   return requestTraffic({ browserRoute, origin: c.req.header('origin') ?? null, keyKind: sender.key.kind });
@@ -108,10 +116,11 @@ function batchRoute(browserRoute: boolean) {
     const receivedAt = Date.now();
     const { body, sender } = await readAndIdentify(c, !browserRoute);
     const { events, defaults } = batchEvents(body);
-    const planScreen = await planScreenOf(c, sender);
-    const result = ingest({ events, defaults, routeType: null, sender, traffic: trafficOf(c, sender, browserRoute), facts: requestFacts(c.req.raw), receivedAt, planScreen });
+    const [planScreen, suppression] = await Promise.all([planScreenOf(c, sender), suppressionOf(c, sender)]);
+    const result = ingest({ events, defaults, routeType: null, sender, traffic: trafficOf(c, sender, browserRoute), facts: requestFacts(c.req.raw), receivedAt, planScreen, suppression });
     await handOff(c, sender, result.accepted);
-    return c.json(batchResult(result), result.accepted.length > 0 ? 200 : 400);
+    const answer = batchResult(result);
+    return c.json(answer, answer.accepted > 0 ? 200 : 400);
   };
 }
 
@@ -119,16 +128,16 @@ function singleRoute(type: EventType) {
   return async (c: Context<AppEnv>): Promise<Response> => {
     const receivedAt = Date.now();
     const { body, sender } = await readAndIdentify(c, true);
-    const planScreen = await planScreenOf(c, sender);
-    const result = ingest({ events: [body], defaults: {}, routeType: type, sender, traffic: trafficOf(c, sender, false), facts: requestFacts(c.req.raw), receivedAt, planScreen });
+    const [planScreen, suppression] = await Promise.all([planScreenOf(c, sender), suppressionOf(c, sender)]);
+    const result = ingest({ events: [body], defaults: {}, routeType: type, sender, traffic: trafficOf(c, sender, false), facts: requestFacts(c.req.raw), receivedAt, planScreen, suppression });
     const refusal = result.rejected[0];
     if (refusal) {
-      const status = refusal.code === 'event_too_large' ? 413 : 400;
+      const status = refusal.code === 'event_too_large' ? 413 : refusal.code === 'suppressed_identity' ? 403 : 400;
       const violations = refusal.violations ? { violations: refusal.violations } : {};
       return c.json(errorBody(refusal.code, refusal.message, { path: refusal.path, messageId: refusal.messageId, ...violations }), status);
     }
     await handOff(c, sender, result.accepted);
-    const answer: SingleResult = { success: true, messageId: result.accepted[0]?.event.messageId ?? '' };
+    const answer: SingleResult = { success: true, messageId: result.accepted[0]?.event.messageId ?? clientMessageId(body) ?? '' };
     return c.json(answer, 200);
   };
 }

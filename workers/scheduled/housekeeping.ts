@@ -9,6 +9,10 @@
  * 4. Usage: the days of workspaces with recent events are counted (so reading a month stays
  *    cheap), and due threshold notices are sent: the safety net for notices the consumers did
  *    not send (no Redis for their estimate, or a crash between claim and send).
+ * 5. Retention: each workspace's `privacy.retentionMonths` applied to its events, by month
+ *    (retention.ts).
+ * 6. Person deletions that have not moved for STALE_JOB_MS (a lost queue message, a consumer
+ *    that died mid-job) are queued again; the job resumes where its idempotent steps allow.
  */
 import { z } from 'zod';
 import { createClickHouse, type ClickHouseClient } from '../../lib/clickhouse';
@@ -18,6 +22,10 @@ import { EVENTS_QUEUE, RETRIES_EXHAUSTED } from '../../consumers/dead-letters';
 import { sendDueUsageNotices } from '../../consumers/usage-notices';
 import { findDeadLetters, replayDeadLetters } from '../admin/dead-letters';
 import { getWorkspace, planHistory } from '../admin/control-plane';
+import { clusterName } from '../../lib/clickhouse';
+import { staleDeletionJobs, touchDeletionJob } from '../../lib/privacy/store';
+import { STALE_JOB_MS, type DeletionMessage } from '../../consumers/deletions';
+import { applyEventRetention, workspaceRetentions, type RetentionReport } from './retention';
 
 export const REPLAYED_RETENTION_DAYS = 30;
 /** Per run; the rest waits for the next trigger, so one run stays well inside its time limit. */
@@ -30,6 +38,35 @@ export interface HousekeepingReport {
   purged: number;
   pending: Record<string, number>;
   usage: { workspaces: number; notices: number; failed: number };
+  retention: RetentionReport | { failed: string } | null;
+  requeuedDeletions: number;
+}
+
+/** Deletion jobs re-queued per run. */
+const MAX_REQUEUED_DELETIONS = 100;
+
+async function requeueStaleDeletions(env: Env, now: number): Promise<number> {
+  const stale = await staleDeletionJobs(env.DB, STALE_JOB_MS, now, MAX_REQUEUED_DELETIONS);
+  for (const job of stale) {
+    const message: DeletionMessage = { jobId: job.id };
+    await env.DELETIONS.send(message, { contentType: 'json' });
+    // Touched so the next run does not queue it again while this message waits.
+    await touchDeletionJob(env.DB, job.id);
+  }
+  return stale.length;
+}
+
+async function applyRetentionIfUp(env: Env, clickhouseUp: boolean, now: number): Promise<HousekeepingReport['retention']> {
+  if (!clickhouseUp) return null;
+  const client = createClickHouse(env, { timeoutMs: 60_000 });
+  try {
+    return await applyEventRetention(client, { database: env.CLICKHOUSE_DATABASE, cluster: clusterName(env) }, await workspaceRetentions(env.DB), now);
+  } catch (error) {
+    console.warn(JSON.stringify({ level: 'warn', msg: 'housekeeping_retention_failed', error: String(error) }));
+    return { failed: String(error).slice(0, 300) };
+  } finally {
+    await client.close();
+  }
 }
 
 /** Workspaces per run whose usage is checked; the rest waits for the next trigger. */
@@ -100,8 +137,10 @@ export async function runHousekeeping(env: Env, now = Date.now()): Promise<House
   const redriven = clickhouseUp ? await redriveExhaustedEvents(env) : 0;
   const purged = await purgeReplayedDeadLetters(env.DB, now);
   const usage = await checkUsageIfUp(env, clickhouseUp, now);
-  const report: HousekeepingReport = { clickhouseUp, redriven, purged, pending: await pendingDeadLetterCounts(env.DB), usage };
-  const attention = !clickhouseUp || Object.values(report.pending).some((count) => count > 0);
+  const retention = await applyRetentionIfUp(env, clickhouseUp, now);
+  const requeuedDeletions = await requeueStaleDeletions(env, now);
+  const report: HousekeepingReport = { clickhouseUp, redriven, purged, pending: await pendingDeadLetterCounts(env.DB), usage, retention, requeuedDeletions };
+  const attention = !clickhouseUp || Object.values(report.pending).some((count) => count > 0) || (retention !== null && 'failed' in retention) || requeuedDeletions > 0;
   console.log(JSON.stringify({ level: attention ? 'warn' : 'info', msg: 'housekeeping', ...report }));
   return report;
 }

@@ -14,6 +14,7 @@ import { feedItemOf, flagReasonOf, publishToLiveFeed } from '../../../durable-ob
 import type { FeedItem, FeedOutcome } from '../../../schema/feed';
 import type { BatchState, PipelineDeps, PipelineItem, Step } from '../types';
 import { segmentsHook } from '../segments-hook';
+import { SUPPRESSED_DROP_REASON } from './suppress';
 import { usageHook } from '../usage-check';
 import { webhooksHook } from '../webhooks-hook';
 
@@ -33,7 +34,8 @@ export function feedItemsOf(state: BatchState): FeedItem[] {
     const reason = item.event ? flagReasonOf(item.event) : null;
     return reason === null ? feedItem(item, 'stored', null) : feedItem(item, 'flagged', reason);
   });
-  const dropped = state.dropped.map((item) => feedItem(item, 'dropped', item.outcome.kind === 'drop' ? item.outcome.reason : null));
+  // A suppressed person's event is not announced as dropped either: the feed would show them again.
+  const dropped = state.dropped.filter((item) => !(item.outcome.kind === 'drop' && item.outcome.reason === SUPPRESSED_DROP_REASON)).map((item) => feedItem(item, 'dropped', item.outcome.kind === 'drop' ? item.outcome.reason : null));
   return [...stored, ...dropped].filter((item): item is FeedItem => item !== null);
 }
 

@@ -88,6 +88,29 @@ describe('billable counts', () => {
     expect(answer.usage).toMatchObject({ billable: 8, counted: 8, bots: 1, notBillable: 2 });
     expect(answer.daily.reduce((sum, day) => sum + day.billable, 0)).toBe(8);
   });
+
+  it('the day the trial ended: its trial part is counted again when that day gets rows, not served from the cache', async () => {
+    const ws = await createTestWorkspace('usage trial day', { plan: 'starter' });
+    const first = await usage(ws.secretKey);
+    const trialEnd = Date.parse(first.trial.endedAt ?? '');
+    expect(Number.isFinite(trialEnd), 'choosing a plan at creation ends the trial now').toBe(true);
+    // Rows from just before the trial ended, written as a consumer would: they land in the trial part of today.
+    const insertBefore = async (prefix: string, count: number): Promise<void> => {
+      const client = createClickHouse(env);
+      const atMs = trialEnd - 1000;
+      try {
+        const rows = Array.from({ length: count }, (_, index) => ({ workspace_id: ws.workspaceId, message_id: `${prefix}-${index}`, type: 'track', event: 'Trial', timestamp: Math.floor(atMs / 1000), timestamp_ms: atMs, source: 'server', is_bot: 0 }));
+        await client.insert({ table: 'events', format: 'JSONEachRow', values: rows });
+      } finally {
+        await client.close();
+      }
+    };
+    await insertBefore('trial-a', 3);
+    expect((await usage(ws.secretKey)).usage).toMatchObject({ billable: 3, inTrial: 3, counted: 0 });
+    expect((await usage(ws.secretKey)).usage, 'asked again, nothing changed').toMatchObject({ billable: 3, inTrial: 3, counted: 0 });
+    await insertBefore('trial-b', 2);
+    expect((await usage(ws.secretKey)).usage).toMatchObject({ billable: 5, inTrial: 5, counted: 0 });
+  });
 });
 
 describe('GET /v1/usage', () => {

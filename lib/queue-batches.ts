@@ -27,13 +27,28 @@ export function chunkForQueue<T>(items: readonly T[], bytesOf: (item: T) => numb
   return chunks;
 }
 
-/** Sends bodies in order, in batches that respect the Queues limits; returns how many were sent. */
+/** A sendBatch failed part way: `sent` of `total` went out first (in order), so a caller can say how far it got. */
+export class QueueSendError extends Error {
+  constructor(
+    readonly sent: number,
+    readonly total: number,
+    cause: unknown,
+  ) {
+    super(`queue send failed after ${sent} of ${total} messages: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/** Sends bodies in order, in batches that respect the Queues limits; returns how many were sent, or throws QueueSendError. */
 export async function sendInBatches(queue: Queue, bodies: readonly unknown[]): Promise<number> {
   const encoder = new TextEncoder();
   const messages = bodies.map((body) => ({ body, bytes: encoder.encode(JSON.stringify(body)).byteLength }));
   let sent = 0;
   for (const chunk of chunkForQueue(messages, (message) => message.bytes)) {
-    await queue.sendBatch(chunk.map(({ body }) => ({ body, contentType: 'json' as const })));
+    try {
+      await queue.sendBatch(chunk.map(({ body }) => ({ body, contentType: 'json' as const })));
+    } catch (error) {
+      throw new QueueSendError(sent, messages.length, error);
+    }
     sent += chunk.length;
   }
   return sent;

@@ -297,7 +297,13 @@ async function main(): Promise<void> {
         const times = events.map((event) => event.acceptedAt ?? 0);
         const from = new Date(Math.min(...times) - 5_000).toISOString();
         const to = new Date(Math.max(...times) + 60_000).toISOString();
-        const response = await fetch(`${stack.workerUrl}/admin/replay`, { method: 'POST', headers: operator, body: JSON.stringify({ workspaceId: workspace.id, from, to }) });
+        // An operator sends the same replay again after a 503 (the local queue refuses when it holds a big backlog).
+        let response = await fetch(`${stack.workerUrl}/admin/replay`, { method: 'POST', headers: operator, body: JSON.stringify({ workspaceId: workspace.id, from, to }) });
+        for (let attempt = 1; response.status === 503 && attempt < 20; attempt++) {
+          await response.arrayBuffer();
+          await new Promise((resolve) => setTimeout(resolve, 1000 * Number(response.headers.get('retry-after') ?? '5')));
+          response = await fetch(`${stack.workerUrl}/admin/replay`, { method: 'POST', headers: operator, body: JSON.stringify({ workspaceId: workspace.id, from, to }) });
+        }
         const window = `accepted at t=${((Math.min(...times) - startedWall) / 1000).toFixed(1)}..${((Math.max(...times) - startedWall) / 1000).toFixed(1)} s`;
         recovery.push(`workspace ${index}: ${events.length} missing (${window}), mirror replay ${from}..${to} answered ${response.status} ${await response.text()}`);
       }

@@ -1,8 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createRedis } from '../../lib/redis';
 import { eventStreamKey, STREAM_EVENT_FIELD } from '../../lib/stream';
 import { bearer, call, createTestWorkspace, eventually, OPERATOR } from './support';
 import { collected, deliver, env, storedCounts } from './pipeline-support';
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 describe('dead-letter replay (admin API)', () => {
   it('lists dead letters per workspace and replays them into the events queue exactly once', async () => {
@@ -47,5 +51,32 @@ describe('dead-letter replay (admin API)', () => {
     expect(await response.json()).toMatchObject({ replayed: 4, truncated: false });
     const counts = await eventually(() => storedCounts(ws.workspaceId), (value) => value.events === 4);
     expect(counts).toEqual({ events: 4, rows: 4 });
+  });
+
+  it('a queue that refuses part way through a replay is a 503 saying how far it got, and the same request then completes', async () => {
+    const ws = await createTestWorkspace('stream-replay-refused');
+    const redis = createRedis(env);
+    const from = new Date(Date.now() - 1000).toISOString();
+    const events = Array.from({ length: 150 }, () => collected(ws.workspaceId));
+    for (const event of events) await redis.xadd(eventStreamKey(ws.workspaceId), '*', { [STREAM_EVENT_FIELD]: JSON.stringify(event) });
+    const to = new Date(Date.now() + 1000).toISOString();
+    const realSendBatch = env.EVENTS.sendBatch.bind(env.EVENTS);
+    let calls = 0;
+    // The first sendBatch (100 messages) goes through, the second fails as the local queue did under a soak (timeout quota).
+    vi.spyOn(env.EVENTS, 'sendBatch').mockImplementation(async (messages, options) => {
+      calls++;
+      if (calls === 2) throw new Error('QuotaExceededError: too many active timeouts');
+      return realSendBatch(messages, options);
+    });
+    const refused = await call('/admin/replay', { method: 'POST', headers: OPERATOR, json: { workspaceId: ws.workspaceId, from, to } });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(await refused.json()).toMatchObject({ error: { code: 'queue_unavailable', details: { sent: 100, total: 150 } } });
+    vi.restoreAllMocks();
+    const again = await call('/admin/replay', { method: 'POST', headers: OPERATOR, json: { workspaceId: ws.workspaceId, from, to } });
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ replayed: 150 });
+    const counts = await eventually(() => storedCounts(ws.workspaceId), (value) => value.events === 150);
+    expect(counts.events).toBe(150);
   });
 });

@@ -9,7 +9,7 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { sendInBatches } from '../../lib/queue-batches';
+import { QueueSendError, sendInBatches } from '../../lib/queue-batches';
 import { createRedis } from '../../lib/redis';
 import { eventStreamKey, STREAM_EVENT_FIELD } from '../../lib/stream';
 import type { AdminActor, AppEnv } from '../context';
@@ -101,6 +101,16 @@ export async function replayDeadLetters(env: Env, rows: readonly DeadLetterRow[]
   return replayed;
 }
 
+/** Replays are idempotent (messageIds, dedup): a queue that refuses part way is a 503 to send again, never a 500. */
+async function queueOr503<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof QueueSendError)) throw error;
+    throw new ApiError(503, 'queue_unavailable', `The queue refused the replay after ${error.sent} of ${error.total} messages; send the same request again (replays are idempotent).`, { sent: error.sent, total: error.total }, { 'Retry-After': '5' });
+  }
+}
+
 function parsedBody(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -156,7 +166,8 @@ export const deadLetterRoutes = new Hono<AppEnv>()
   .post('/dead-letters/replay', async (c) => {
     const input = await parseJsonBody(c.req.raw, replayDeadLettersBody);
     const workspaceId = workspaceScope(c.var.adminActor, input.workspaceId);
-    const replayed = await replayDeadLetters(c.env, await findDeadLetters(c.env.DB, { workspaceId, limit: input.limit, pendingOnly: true }));
+    const pending = await findDeadLetters(c.env.DB, { workspaceId, limit: input.limit, pendingOnly: true });
+    const replayed = await queueOr503(() => replayDeadLetters(c.env, pending));
     return c.json({ replayed, total: Object.values(replayed).reduce((sum, count) => sum + count, 0) });
   })
   .post('/replay', async (c) => {
@@ -166,6 +177,6 @@ export const deadLetterRoutes = new Hono<AppEnv>()
     const toMs = Date.parse(input.to);
     if (toMs <= fromMs) throw new ApiError(400, 'invalid_range', '`to` must be after `from`.');
     const { bodies, truncated } = await readStreamRange(c.env, workspaceId, fromMs, toMs);
-    const sent = await sendInBatches(c.env.EVENTS, bodies);
+    const sent = await queueOr503(() => sendInBatches(c.env.EVENTS, bodies));
     return c.json({ workspaceId, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), replayed: sent, truncated });
   });

@@ -159,3 +159,8 @@ export function dropEventMonthSql(month: number, cluster: string | null): string
 export function deleteWorkspaceEventsBeforeSql(workspaceId: string, beforeMonth: number, marker: string, cluster: string | null): string {
   return sql`ALTER TABLE ${raw(alterTarget('events', assertClusterName(cluster)))} DELETE WHERE workspace_id = ${workspaceId} AND toYYYYMM(timestamp) < ${assertMonth(beforeMonth)} AND notEmpty(${assertJobId(marker)})`;
 }
+
+/** How many of a workspace's events lie in months before `beforeMonth` (YYYYMM): zero means retention has nothing left to do. */
+export function workspaceEventsBeforeSql(workspaceId: string, beforeMonth: number): string {
+  return sql`SELECT count() AS rows FROM events WHERE workspace_id = ${workspaceId} AND toYYYYMM(timestamp) < ${beforeMonth}`;
+}

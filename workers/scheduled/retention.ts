@@ -19,8 +19,7 @@
 import { z } from 'zod';
 import { clusterNodeSchema, clusterNodesSql, type ClickHouseClient } from '../../lib/clickhouse';
 import { queryRows, uint64 } from '../../lib/event-queries';
-import { deleteWorkspaceEventsBeforeSql, dropEventMonthSql, eventPartitionsSql, mutationProgressSql, workspacesInMonthSql, type ClusterAddress } from '../../lib/privacy-sql';
-import { sql } from '../../lib/sql';
+import { deleteWorkspaceEventsBeforeSql, dropEventMonthSql, eventPartitionsSql, mutationProgressSql, workspaceEventsBeforeSql, workspacesInMonthSql, type ClusterAddress } from '../../lib/privacy-sql';
 import { parseWorkspaceSettings } from '../../schema/workspace-settings';
 
 export interface WorkspaceRetention {
@@ -93,7 +92,7 @@ export async function applyEventRetention(client: ClickHouseClient, target: Rete
     const marker = retentionMarker(workspaceId, cutoff);
     const running = await queryRows(client, mutationProgressSql(target.database, marker, nodes), z.object({ is_done: uint64 }));
     if (running.some((row) => row.is_done !== 1)) continue;
-    const [left] = await queryRows(client, sql`SELECT count() AS rows FROM events WHERE workspace_id = ${workspaceId} AND toYYYYMM(timestamp) < ${cutoff}`, z.object({ rows: uint64 }));
+    const [left] = await queryRows(client, workspaceEventsBeforeSql(workspaceId, cutoff), z.object({ rows: uint64 }));
     if ((left?.rows ?? 0) === 0) continue;
     await client.command({ query: deleteWorkspaceEventsBeforeSql(workspaceId, cutoff, marker, target.cluster) });
     report.mutations.push(workspaceId);

@@ -39,8 +39,8 @@ import { createRedis, withRedisDeadline } from '../lib/redis';
 import { segmentObjectName } from '../lib/segments/shards';
 import { listSegments } from '../lib/segments/store';
 import { eventStreamKey, STREAM_EVENT_FIELD } from '../lib/stream';
-import { resolvePerson } from '../workers/api/persons';
-import { streamMaxLen } from '../workers/collect/handoff';
+import { resolvePerson } from '../lib/persons';
+import { streamMaxLen } from '../lib/stream';
 import { retryBaseSeconds, retryDelaySeconds } from './backoff';
 import { profileTtlMs } from './workspace-profiles';
 

@@ -20,7 +20,7 @@ import { applyClickHouseMigrations, parseMigrationFileName, type ClickHouseMigra
 import { STATS_INTERVALS, type EventFilters, type PersonMatch } from '../../lib/event-queries';
 import { readUsageDays } from '../../lib/usage';
 import type { ActiveSegment, ComputedTraitDefinition, Condition } from '../../schema/segments';
-import { identityKeyOf, resolvePerson } from '../../workers/api/persons';
+import { identityKeyOf, resolvePerson } from '../../lib/persons';
 import { FIXTURE_NOW, FIXTURE_TIMES, fixtureBatches, OTHER_WORKSPACE, WORKSPACE } from './conformance-fixture';
 import { env } from './support';
 

@@ -17,7 +17,7 @@ import type { DeletionMessage } from '../../consumers/deletions';
 import { requireKey } from '../auth/middleware';
 import type { AppEnv } from '../context';
 import { ApiError } from '../errors';
-import { identityKeyOf } from './persons';
+import { identityKeyOf } from '../../lib/persons';
 
 const idSchema = z.string().min(1).max(LIMITS.maxIdLength);
 const subjectQuery = z.object({ userId: idSchema.optional(), anonymousId: idSchema.optional() }).strict();

@@ -29,7 +29,7 @@ import { botLayerOf } from '../../schema/workspace-settings';
 import { requireSecretKeyOrSession } from '../auth/session';
 import type { AppEnv } from '../context';
 import { ApiError } from '../errors';
-import { identityKeyOf, resolvePerson } from './persons';
+import { identityKeyOf, resolvePerson } from '../../lib/persons';
 import { assertStatsRange, decodeCursor, encodeCursor, eventsQuerySchema, parseQuery, personQuerySchema, propertyFilters, statsQuerySchema } from './query-params';
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -49,11 +49,6 @@ export async function sendToQueue(queue: Queue, events: readonly SerializedEvent
   }
 }
 
-export function streamMaxLen(env: Pick<Env, 'STREAM_MAXLEN'>): number {
-  const value = Number(env.STREAM_MAXLEN);
-  return Number.isFinite(value) && value > 0 ? Math.floor(value) : 100_000;
-}
-
 /**
  * One pipelined request of XADDs to Upstash's REST API, trimmed approximately (`MAXLEN ~`,
  * cheap for Redis); sent without the @upstash/redis client, which cost a one-event request

@@ -4,8 +4,8 @@
  * did while anonymous, even though those rows were stored with the anonymous person_id.
  */
 import { z } from 'zod';
-import type { ClickHouseClient } from '../../lib/clickhouse';
-import { anonymousKey, identitiesOfPersonsQuery, lookupIdentitiesQuery, queryRows, uint64, userKey, type PersonMatch } from '../../lib/event-queries';
+import type { ClickHouseClient } from './clickhouse';
+import { anonymousKey, identitiesOfPersonsQuery, lookupIdentitiesQuery, queryRows, uint64, userKey, type PersonMatch } from './event-queries';
 
 const MAX_HOPS = 4;
 

@@ -76,3 +76,17 @@ export const webhookDeliverySchema = z.object({
   firstAttemptAtMs: z.number().int().nullable(),
 });
 export type WebhookDelivery = z.output<typeof webhookDeliverySchema>;
+
+/** One delivery attempt as `GET /v1/webhooks/:id/deliveries` shows it (the API and the dashboard share it). */
+export interface DeliveryLogView {
+  id: number;
+  webhookId: string;
+  event: string;
+  attempt: number;
+  outcome: string;
+  httpStatus: number | null;
+  latencyMs: number;
+  error: string | null;
+  responseSnippet: string | null;
+  createdAt: string;
+}

@@ -8,6 +8,7 @@
  */
 import { api, ApiFailure } from './api';
 import { clear, formatDateTime, h, isRecord, numberOr, stringOr } from './dom';
+import type { DeliveryLogView } from '../../schema/webhooks';
 
 const EVENT_TYPES = ['track', 'page', 'screen', 'identify', 'group', 'alias'] as const;
 const LOG_PAGE = 50;
@@ -30,18 +31,7 @@ interface WebhookRow {
   createdAt: string;
 }
 
-interface DeliveryRow {
-  id: number;
-  webhookId: string;
-  event: string;
-  attempt: number;
-  outcome: string;
-  httpStatus: number | null;
-  latencyMs: number;
-  error: string | null;
-  responseSnippet: string | null;
-  createdAt: string;
-}
+type DeliveryRow = DeliveryLogView;
 
 /** Where a refusal is shown: beside the field it concerns, or above the buttons. */
 type ErrorPlace = 'url' | 'description' | 'filter' | 'form';

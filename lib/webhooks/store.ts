@@ -4,7 +4,7 @@
  * by create and by rotate.
  */
 import { randomBase62 } from '../crypto';
-import { MAX_WEBHOOKS_PER_WORKSPACE, webhookFilterSchema, type ActiveWebhook, type WebhookFilter, type WebhookInput, type WebhookPatch } from '../../schema/webhooks';
+import { MAX_WEBHOOKS_PER_WORKSPACE, webhookFilterSchema, type ActiveWebhook, type DeliveryLogView, type WebhookFilter, type WebhookInput, type WebhookPatch } from '../../schema/webhooks';
 import { openSecret, sealSecret } from './sealed-secret';
 import { generateWebhookSecret } from './signing';
 
@@ -221,18 +221,6 @@ export function disableStatement(db: D1Database, id: string, reason: string): D1
   return db.prepare("UPDATE webhook_subscriptions SET enabled = 0, disabled_reason = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ? AND enabled = 1").bind(reason.slice(0, 500), id);
 }
 
-export interface DeliveryLogView {
-  id: number;
-  webhookId: string;
-  event: string;
-  attempt: number;
-  outcome: string;
-  httpStatus: number | null;
-  latencyMs: number;
-  error: string | null;
-  responseSnippet: string | null;
-  createdAt: string;
-}
 
 /** Newest first; `before` pages back by log id. */
 export async function listDeliveries(db: D1Database, subscriptionId: string, limit: number, before?: number): Promise<DeliveryLogView[]> {

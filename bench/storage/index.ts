@@ -10,15 +10,17 @@
  *
  * Options (env, since bench/run.ts takes only benchmark names; flags work when this file is
  * run directly: `npx tsx bench/storage/index.ts --full --reload`):
- * - BENCH_FULL=1 / --full: 10M events too (default: 1M only)
+ * - BENCH_FULL=1 / --full: 3M and 10M events too, and the query-time-vs-size table
+ *   (storage-scaling.md; default: 1M only)
  * - BENCH_RELOAD=1 / --reload: reload even when the same dataset is already loaded
  * - BENCH_STORAGE_EVENTS=200000[,..]: other sizes (quick trials); BENCH_SEED (default 42)
  * - BENCH_COLD=0: skip the cold runs; BENCH_STORAGE_RUNS: warm repetitions (default 10)
  */
 import { freemem, loadavg, totalmem } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { ensureClickHouseEngine, LOCAL_CLICKHOUSE_HTTP_PORT, LOCAL_CURRENT_CLICKHOUSE_PORT } from '../../dev/clickhouse-server';
-import { logStep } from '../../dev/process';
+import { join } from 'node:path';
+import { ensureClickHouseEngine } from '../../dev/clickhouse-server';
+import { DATA_DIR, logStep } from '../../dev/process';
 import { summarize, writeReport, type Row } from '../report';
 import { openClickHouse } from './clickhouse';
 import type { Answer, LoadMarker, QueryScope, StorageEngine, StorageFootprint } from './engine';
@@ -37,6 +39,12 @@ const SINGLE_INSERT_TITLE = 'single-event INSERT (1 row per statement)';
 /** Queries whose first answer rows go into the notes (what the engines agreed on). */
 const SHOWN_ANSWERS = new Set(['events-by-user', 'funnel']);
 /** Product page (PRODUCT_PAGE.md), quoted next to our numbers; we publish only what we measured. */
+/**
+ * The bench's own ClickHouse servers (data under .data/bench-storage-*): a long 10M run must not
+ * share the test ports (18123/18124), which whichever `npm test` started them stops when it ends.
+ */
+const STORAGE_CLICKHOUSE_PORT = 18323;
+const STORAGE_CURRENT_CLICKHOUSE_PORT = 18325;
 const PAGE_CLAIMS = { insertPostgresMs: 972, insertClickHouseMs: 6, aggregationPostgresMs: 14_000, aggregationClickHouseMs: 340 };
 
 interface BenchOptions {
@@ -57,7 +65,7 @@ function benchOptions(): BenchOptions {
   const flags = new Set(process.argv.slice(2));
   const full = flags.has('--full') || process.env.BENCH_FULL === '1';
   const listed = process.env.BENCH_STORAGE_EVENTS;
-  const sizes = listed ? listed.split(',').map((size) => positiveInteger(size.trim(), 'BENCH_STORAGE_EVENTS')) : full ? [1_000_000, 10_000_000] : [1_000_000];
+  const sizes = listed ? listed.split(',').map((size) => positiveInteger(size.trim(), 'BENCH_STORAGE_EVENTS')) : full ? [1_000_000, 3_000_000, 10_000_000] : [1_000_000];
   return {
     sizes,
     seed: positiveInteger(process.env.BENCH_SEED ?? '42', 'BENCH_SEED'),
@@ -106,9 +114,9 @@ async function openEngines(events: number, spec: DatasetSpec): Promise<Engines> 
   const label = sizeLabel(events);
   const database = `monfri_bench_storage_${label}`;
   const postgres = await openPostgres({ schema: `bench_storage_${label}`, dataFromMs: spec.startMs, dataToMs: spec.endMs });
-  const server = await openClickHouse({ url: process.env.BENCH_CLICKHOUSE_URL ?? `http://127.0.0.1:${LOCAL_CLICKHOUSE_HTTP_PORT}`, database });
+  const server = await openClickHouse({ url: process.env.BENCH_CLICKHOUSE_URL ?? `http://127.0.0.1:${STORAGE_CLICKHOUSE_PORT}`, database });
   const current = await openClickHouse({
-    url: process.env.BENCH_CLICKHOUSE_CURRENT_URL ?? `http://127.0.0.1:${LOCAL_CURRENT_CLICKHOUSE_PORT}`,
+    url: process.env.BENCH_CLICKHOUSE_CURRENT_URL ?? `http://127.0.0.1:${STORAGE_CURRENT_CLICKHOUSE_PORT}`,
     database,
     describe: (version) => `ClickHouse ${version} (chdb)`,
   });
@@ -352,7 +360,7 @@ function reportNotes(context: NotesContext): string[] {
     loadNote(context),
     `Sizes on disk: ${engines.all.map((engine, index) => `${engine.label}: ${context.footprints[index]?.detail ?? ''}`).join('; ')}.`,
     `PostgreSQL schema: events PARTITION BY RANGE ("timestamp") monthly; PRIMARY KEY (workspace_id, message_id, "timestamp") as the dedup key; BRIN ("timestamp"); btree (workspace_id, person_id, "timestamp") and (workspace_id, event, "timestamp"); jsonb properties/traits/context; ids COLLATE "C"; identities(workspace_id, identity_key) primary key. Server settings as installed (${context.postgresConfig}); the query session sets work_mem=${QUERY_WORK_MEM}.`,
-    `ClickHouse engines: ${server?.label} is the Debian server on :${LOCAL_CLICKHOUSE_HTTP_PORT}; ${current?.label} is the current engine in-process through chdb behind dev/clickhouse-current.ts on :${LOCAL_CURRENT_CLICKHOUSE_PORT} (a Node HTTP stand-in running one request at a time; its latencies include that stand-in, and other sessions may share it). Same database name, schema and SQL on both.`,
+    `ClickHouse engines: ${server?.label} is the Debian server on :${STORAGE_CLICKHOUSE_PORT}; ${current?.label} is the current engine in-process through chdb behind dev/clickhouse-current.ts on :${STORAGE_CURRENT_CLICKHOUSE_PORT} (a Node HTTP stand-in running one request at a time; its latencies include that stand-in). Same database name, schema and SQL on both.`,
     `Insert rows: ${SINGLE_INSERTS} sequential single-row INSERT statements, then ${BATCH_INSERTS} sequential ${BATCH_SIZE}-row INSERTs, one client each, rows built like the dataset's (probe workspace, the data's last hour, so PostgreSQL writes into the big current-month partition and its indexes). PostgreSQL: parameterized INSERT ... VALUES, autocommit (synchronous_commit=on, so every statement waits for its WAL flush). ClickHouse: one HTTP JSONEachRow insert per statement (each creates a part; merged later in the background). Probe rows stay in their workspace (reload to clear them).`,
     ...BENCH_QUERIES.map((query) => `"${query.title}": ${query.measures}.`),
     `PostgreSQL scan nodes (EXPLAIN): ${queries.planNotes.join(' | ')}.`,
@@ -367,7 +375,14 @@ function reportNotes(context: NotesContext): string[] {
   ];
 }
 
-async function runSize(events: number, options: BenchOptions, postgresConfig: string): Promise<void> {
+/** One size's warm query rows, for the query-time-vs-data-size table. */
+interface SizeOutcome {
+  events: number;
+  labels: string[];
+  warmRows: Row[];
+}
+
+async function runSize(events: number, options: BenchOptions, postgresConfig: string): Promise<SizeOutcome> {
   const spec = datasetSpec(events, options.seed);
   const engines = await openEngines(events, spec);
   const startedAt = performance.now();
@@ -384,18 +399,51 @@ async function runSize(events: number, options: BenchOptions, postgresConfig: st
     const notes = reportNotes({ spec, engines, options, postgresConfig, load, markers, footprints, scope, queries, rows, loadAverage: loadAverage(), elapsedMs: performance.now() - startedAt });
     const name = events === 1_000_000 ? 'storage' : `storage-${sizeLabel(events)}`;
     writeReport(name, `PostgreSQL vs ClickHouse, ${events.toLocaleString('en')} events (${engines.all.map((engine) => engine.label).join(', ')})`, rows, notes);
+    return { events, labels: engines.all.map((engine) => engine.label), warmRows: queries.warmRows };
   } finally {
     await Promise.all(engines.all.map((engine) => engine.close()));
   }
 }
 
+/** Warm p50 of every query per engine at each size, and how much it grew from the smallest to the largest. */
+function writeScalingReport(outcomes: readonly SizeOutcome[]): void {
+  const smallest = outcomes[0];
+  const largest = outcomes[outcomes.length - 1];
+  if (!smallest || !largest || outcomes.length < 2) return;
+  const rows: Row[] = [];
+  for (const [index, template] of smallest.warmRows.entries()) {
+    for (const label of smallest.labels) {
+      const row: Row = { query: String(template.measurement), engine: label };
+      const p50At = (outcome: SizeOutcome): number => {
+        const value = outcome.warmRows[index]?.[`${label} p50`];
+        return typeof value === 'number' ? value : Number.NaN;
+      };
+      for (const outcome of outcomes) row[`p50 ms at ${sizeLabel(outcome.events).toUpperCase()}`] = p50At(outcome);
+      const growth = p50At(largest) / p50At(smallest);
+      row[`${sizeLabel(largest.events).toUpperCase()} ÷ ${sizeLabel(smallest.events).toUpperCase()}`] = Number.isFinite(growth) ? `${growth.toPrecision(2)}×` : '';
+      rows.push(row);
+    }
+  }
+  const sizes = outcomes.map((outcome) => outcome.events.toLocaleString('en')).join(', ');
+  writeReport('storage-scaling', `Query time vs data size (${sizes} events; warm p50 per engine)`, rows, [
+    `Same queries, data generator and engines as the per-size reports (storage.md, storage-<size>.md), run one size after another in this run; data grows in users and events per day alike (the same 42 days), so "${smallest.warmRows[0]?.measurement ?? ''}" reads ${Math.round(largest.events / smallest.events)}× more rows at the largest size.`,
+    `The last column is the growth factor of the p50 from the smallest to the largest size: near the data factor means the query scans what it reads linearly; far below it, an index (PostgreSQL) or the primary key (ClickHouse) keeps the read small.`,
+  ]);
+}
+
 export async function run(): Promise<void> {
   const options = benchOptions();
   const postgresConfig = await postgresSettings();
-  // Reuses servers already up (npm run dev, npm test), else starts them for this run.
-  const servers = process.env.BENCH_CLICKHOUSE_URL ? [] : [await ensureClickHouseEngine('server', { port: LOCAL_CLICKHOUSE_HTTP_PORT }), await ensureClickHouseEngine('current', { port: LOCAL_CURRENT_CLICKHOUSE_PORT })];
+  const servers = process.env.BENCH_CLICKHOUSE_URL
+    ? []
+    : [
+        await ensureClickHouseEngine('server', { port: STORAGE_CLICKHOUSE_PORT, dataDir: join(DATA_DIR, 'bench-storage-clickhouse') }),
+        await ensureClickHouseEngine('current', { port: STORAGE_CURRENT_CLICKHOUSE_PORT, dataDir: join(DATA_DIR, 'bench-storage-chdb') }),
+      ];
   try {
-    for (const events of options.sizes) await runSize(events, options, postgresConfig);
+    const outcomes: SizeOutcome[] = [];
+    for (const events of options.sizes) outcomes.push(await runSize(events, options, postgresConfig));
+    writeScalingReport(outcomes);
   } finally {
     await Promise.all(servers.map((server) => server.stop()));
   }

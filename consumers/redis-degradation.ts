@@ -1,10 +1,10 @@
 /**
  * Counts the consumer's Redis failures per isolate. Each one degrades a best-effort feature
- * (dedup cache, identity cache, bot counters, seen marks) and never fails the batch; the
+ * (dedup cache, identity cache, bot counters, seen marks, blocked-tally marks) and never fails the batch; the
  * totals ride in every `pipeline_batch` report so an outage shows up as a rising counter,
  * not only as scattered warnings.
  */
-export type RedisOperation = 'dedup_read' | 'identity_read' | 'bot_counters' | 'closing_writes';
+export type RedisOperation = 'dedup_read' | 'identity_read' | 'bot_counters' | 'closing_writes' | 'blocked_tallies';
 
 export class RedisDegradation {
   private readonly counts = new Map<RedisOperation, number>();

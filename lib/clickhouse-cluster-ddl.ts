@@ -87,6 +87,7 @@ export const CLUSTER_SHARDING_KEYS: Readonly<Record<string, string>> = {
   schema_events: 'cityHash64(workspace_id, type, event)',
   schema_keys: 'cityHash64(workspace_id, type, event)',
   plan_violation_counts: 'cityHash64(workspace_id, type, event)',
+  plan_blocked_counts: 'cityHash64(workspace_id, type, event)',
 };
 
 export const LOCAL_TABLE_SUFFIX = '_local';

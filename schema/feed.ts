@@ -2,19 +2,21 @@
  * Messages of the live feed: what the edge and the consumer publish and what the dashboard
  * receives. An event shows up twice: `received` from the edge as soon as the queue took it,
  * then its outcome from the consumer after the ClickHouse insert, which replaces it (same
- * messageId, same `seq`).
+ * messageId, same `seq`). An event the tracking plan blocked shows up once, `blocked`, from the edge.
  */
 import { z } from 'zod';
 import { collectedEventSchema, EVENT_SOURCES, EVENT_TYPES, jsonObjectSchema, type CollectedEvent, type EventSource, type EventType, type JsonObject } from './event';
 
 /**
  * received: accepted by the edge, not yet stored (`reason` carries the edge's bot verdict, if any);
- * stored: counted normally; flagged: stored but excluded (bot, plan violation); dropped: not stored (e.g. duplicate).
+ * stored: counted normally; flagged: stored but excluded (bot, plan violation); dropped: not stored (e.g. duplicate);
+ * blocked: refused by the edge's tracking-plan check, never queued (`reason` is the refusal code,
+ * `plan.violations` every broken rule).
  */
-export const FEED_STATUSES = ['received', 'stored', 'flagged', 'dropped'] as const;
+export const FEED_STATUSES = ['received', 'stored', 'flagged', 'dropped', 'blocked'] as const;
 export type FeedStatus = (typeof FEED_STATUSES)[number];
 /** The consumer's outcome for an event; it replaces the edge's `received` item. */
-export type FeedOutcome = Exclude<FeedStatus, 'received'>;
+export type FeedOutcome = Exclude<FeedStatus, 'received' | 'blocked'>;
 
 export interface FeedItem {
   workspaceId: string;

@@ -4,7 +4,9 @@ import { profileTtlMs } from '../workspace-profiles';
 import { createClickHouse } from '../../lib/clickhouse';
 import { createRedis, type Redis } from '../../lib/redis';
 import { PIPELINE_STATS_KEEP, PIPELINE_STATS_KEY } from './stats-key';
-import { runPipeline, settleMessages, type PipelineResult } from './pipeline';
+import { isPlanBlockedMessage } from '../../schema/plan-blocked';
+import { storePlanBlockedTallies } from '../plan-blocked';
+import { runPipeline, settleMessages, type FinishBatch, type PipelineResult } from './pipeline';
 import type { PipelineDeps, RedisWrite, Step } from './types';
 
 const CLICKHOUSE_TIMEOUT_MS = 10_000;
@@ -67,19 +69,28 @@ function recordStats(report: Record<string, unknown>): RedisWrite {
   return (pipeline) => pipeline.lpush(PIPELINE_STATS_KEY, json).ltrim(PIPELINE_STATS_KEY, 0, PIPELINE_STATS_KEEP - 1);
 }
 
-export async function handleEventBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext, services: ConsumerServices, steps?: readonly Step[]): Promise<PipelineResult> {
+/**
+ * The queue carries events and, from the edge, tallies of the events a tracking plan blocked
+ * (consumers/plan-blocked.ts): those are split off and stored alongside the pipeline. Returns
+ * the pipeline's result, or null for a batch of tallies only.
+ */
+export async function handleEventBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext, services: ConsumerServices, steps?: readonly Step[]): Promise<PipelineResult | null> {
   const clickhouse = createClickHouse(env, { timeoutMs: CLICKHOUSE_TIMEOUT_MS });
   const deps: PipelineDeps = { env, now: () => Date.now(), redis: redisOrNull(env), clickhouse, workspaces: services.workspaceProfiles.loader(env.DB, profileTtlMs(env)), redisDegradation: services.redisDegradation };
   const startedAt = Date.now();
   const failuresBefore = services.redisDegradation.count();
+  const finish: FinishBatch = async (result) => {
+    await settleMessages(result.items, env);
+    const report = batchReport(result, batch.queue, { startedAt, settledAt: Date.now() }, services.redisDegradation.totals());
+    const degraded = result.timings.some((timing) => timing.error) || services.redisDegradation.count() > failuresBefore;
+    (degraded ? console.warn : console.log)(JSON.stringify({ level: degraded ? 'warn' : 'info', ...report }));
+    return [recordStats(report)];
+  };
+  const tallies = batch.messages.filter((message) => isPlanBlockedMessage(message.body));
+  const events = tallies.length === 0 ? batch.messages : batch.messages.filter((message) => !isPlanBlockedMessage(message.body));
   try {
-    return await runPipeline(batch.messages, deps, steps, async (result) => {
-      await settleMessages(result.items, env);
-      const report = batchReport(result, batch.queue, { startedAt, settledAt: Date.now() }, services.redisDegradation.totals());
-      const degraded = result.timings.some((timing) => timing.error) || services.redisDegradation.count() > failuresBefore;
-      (degraded ? console.warn : console.log)(JSON.stringify({ level: degraded ? 'warn' : 'info', ...report }));
-      return [recordStats(report)];
-    });
+    const [result] = await Promise.all([events.length > 0 ? runPipeline(events, deps, steps, finish) : null, tallies.length > 0 ? storePlanBlockedTallies(tallies, deps) : null]);
+    return result;
   } finally {
     ctx.waitUntil(clickhouse.close());
   }

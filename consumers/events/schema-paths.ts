@@ -13,6 +13,7 @@
  * warning instead of one path per user. No example is kept from keys or values that look
  * secret or personal.
  */
+import { violationKey } from '../../lib/tracking-plans/validate';
 import type { CollectedEvent, JsonObject, JsonValue } from '../../schema/event';
 
 export const SCHEMA_LIMITS = { maxPaths: 200, maxItems: 20, maxExampleLength: 80 } as const;
@@ -164,16 +165,11 @@ export function schemaColumns(event: Pick<CollectedEvent, 'type' | 'properties' 
   return collector.columns;
 }
 
-/** Array indices as `[]`: a rule broken by every item of an array counts once per event. */
-export function violationKey(rule: string, path: string): string {
-  return `${rule}:${path.replace(/\[\d+\]/g, '[]')}`;
-}
-
 export function planViolationColumns(plan: CollectedEvent['plan']): { plan_violation: number; violation_reason: string; plan_violation_reasons: string[] } {
   if (!plan) return { plan_violation: 0, violation_reason: '', plan_violation_reasons: [] };
   return {
     plan_violation: plan.flagged ? 1 : 0,
     violation_reason: plan.violations.map((violation) => `${violation.path || '(event)'}: ${violation.message}`).join('; ').slice(0, 2000),
-    plan_violation_reasons: [...new Set(plan.violations.map((violation) => violationKey(violation.rule, violation.path)))],
+    plan_violation_reasons: [...new Set(plan.violations.map((violation) => violationKey(violation)))],
   };
 }

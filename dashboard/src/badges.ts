@@ -16,6 +16,7 @@ export function statusBadge(status: string, reason: string | null): HTMLElement 
     return reason ? h('span', { class: 'badges' }, received, ' ', flagBadge(reason)) : received;
   }
   if (status === 'dropped') return h('span', { class: 'badge badge-dropped', title: reason ?? 'dropped' }, `dropped${reason ? ` · ${reason}` : ''}`);
+  if (status === 'blocked') return h('span', { class: 'badge badge-blocked', title: 'refused by the tracking plan, not stored (expand the row for every broken rule)' }, `blocked${reason ? ` · ${reason}` : ''}`);
   return flagBadge(reason);
 }
 

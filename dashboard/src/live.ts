@@ -1,8 +1,9 @@
 /**
  * Live events: a streaming table (newest on top) with pause/resume, a text filter,
- * expandable JSON rows and badges for bot-flagged, plan-violating and dropped events.
+ * expandable JSON rows and badges for bot-flagged, plan-violating, plan-blocked and dropped events.
  * An event arrives `received` (from the edge) and its row is updated in place when the
- * consumer's outcome (stored, flagged, dropped) follows.
+ * consumer's outcome (stored, flagged, dropped) follows; one the tracking plan refused arrives
+ * once, `blocked`, from the edge.
  * Keys: / filter (Esc leaves it), p pause/resume, ↑/↓ move between rows, Enter expand.
  */
 import type { LiveItem } from '../../schema/feed';

@@ -1,8 +1,9 @@
 /**
  * Schema page: the tracking plan merged with what was received (/v1/schema): every event with
- * its plan status (planned, unplanned, planned but never seen), volume, violations and
- * warnings; one event's keys (/v1/schema/events/:name): types with counts, distinct values,
- * an example, whether the plan describes the key, its description and violations. The Markdown
+ * its plan status (planned, unplanned, planned but never seen), volume, violations, events the
+ * plan blocked and warnings; one event's keys (/v1/schema/events/:name): types with counts,
+ * distinct values, an example, whether the plan describes the key, its description and
+ * violations (stored and blocked), and the violations of the event as a whole. The Markdown
  * export is the same report as a file (/v1/schema/docs.md).
  */
 import { api, ApiFailure } from './api';
@@ -25,7 +26,15 @@ interface EventSummary {
   description: string | null;
   keyCount: number;
   violations: number;
+  blocked: number;
   warnings: Warning[];
+}
+
+interface ViolationCount {
+  rule: string;
+  events: number;
+  flagged: number;
+  blocked: number;
 }
 
 interface KeyReport {
@@ -35,7 +44,7 @@ interface KeyReport {
   example: string | null;
   planned: boolean;
   description: string | null;
-  violations: { rule: string; events: number; flagged: number }[];
+  violations: ViolationCount[];
 }
 
 const STATUS_LABELS: Record<string, string> = { planned: 'planned', unplanned: 'unplanned', never_seen: 'planned, never seen', not_covered: 'no rule', no_plan: 'no plan' };
@@ -57,8 +66,20 @@ function eventOf(value: Record<string, unknown>): EventSummary {
     description: nullableString(value.description),
     keyCount: numberOr(value.keyCount, 0),
     violations: numberOr(value.violations, 0),
+    blocked: numberOr(value.blocked, 0),
     warnings: records(value.warnings).map(warningOf),
   };
+}
+
+function violationCountOf(entry: Record<string, unknown>): ViolationCount {
+  return { rule: stringOr(entry.rule, ''), events: numberOr(entry.events, 0), flagged: numberOr(entry.flagged, 0), blocked: numberOr(entry.blocked, 0) };
+}
+
+/** Stored events with the violation, then those the plan refused for it. */
+function violationBadges(entry: ViolationCount): HTMLElement[] {
+  const stored = entry.events > 0 ? [h('span', { class: 'badge badge-violation', title: `${formatNumber(entry.flagged)} flagged` }, `${entry.rule} ${formatNumber(entry.events)}`)] : [];
+  const blocked = entry.blocked > 0 ? [h('span', { class: 'badge badge-blocked', 'data-rule': entry.rule }, `${entry.rule} ${formatNumber(entry.blocked)} blocked`)] : [];
+  return [...stored, ...blocked];
 }
 
 function keyOf(value: Record<string, unknown>): KeyReport {
@@ -69,7 +90,7 @@ function keyOf(value: Record<string, unknown>): KeyReport {
     example: nullableString(value.example),
     planned: value.planned === true,
     description: nullableString(value.description),
-    violations: records(value.violations).map((entry) => ({ rule: stringOr(entry.rule, ''), events: numberOr(entry.events, 0), flagged: numberOr(entry.flagged, 0) })),
+    violations: records(value.violations).map(violationCountOf),
   };
 }
 
@@ -93,7 +114,7 @@ function eventsTable(events: EventSummary[]): HTMLElement {
     h(
       'table',
       { id: 'schema-events' },
-      h('thead', {}, h('tr', {}, ['Event', 'Call', 'Status', 'Volume', 'Keys', 'Violations', 'Warnings', 'Last seen'].map((title) => h('th', {}, title)))),
+      h('thead', {}, h('tr', {}, ['Event', 'Call', 'Status', 'Volume', 'Keys', 'Violations', 'Blocked', 'Warnings', 'Last seen'].map((title) => h('th', {}, title)))),
       h(
         'tbody',
         {},
@@ -107,6 +128,7 @@ function eventsTable(events: EventSummary[]): HTMLElement {
             h('td', { class: 'num' }, formatNumber(event.volume)),
             h('td', { class: 'num' }, formatNumber(event.keyCount)),
             h('td', { class: 'num' }, event.violations > 0 ? h('span', { class: 'badge badge-violation' }, formatNumber(event.violations)) : '0'),
+            h('td', { class: 'num blocked' }, event.blocked > 0 ? h('span', { class: 'badge badge-blocked' }, formatNumber(event.blocked)) : '0'),
             h('td', { class: 'num' }, event.warnings.length > 0 ? h('span', { class: 'badge badge-warning' }, String(event.warnings.length)) : '0'),
             h('td', {}, event.lastSeen ? formatDateTime(event.lastSeen) : '—'),
           ),
@@ -138,12 +160,23 @@ function keysTable(keys: KeyReport[]): HTMLElement {
             h('td', { class: 'mono' }, key.example ?? '—'),
             h('td', {}, key.planned ? 'yes' : h('span', { class: 'muted' }, 'no')),
             h('td', {}, key.description ?? '—'),
-            h('td', {}, key.violations.length === 0 ? '—' : key.violations.map((entry) => h('span', { class: 'badge badge-violation' }, `${entry.rule} ${formatNumber(entry.events)}`))),
+            h('td', {}, key.violations.length === 0 ? '—' : key.violations.flatMap(violationBadges)),
           ),
         ),
       ),
     ),
   );
+}
+
+/** Violations not of a discovered key: unplanned, the event as a whole, or keys only blocked events carried. */
+function otherViolationsList(entries: (ViolationCount & { path: string })[]): HTMLElement[] {
+  if (entries.length === 0) return [];
+  return [h(
+    'section',
+    { class: 'card' },
+    h('h2', {}, 'Other violations'),
+    h('ul', { id: 'schema-other-violations' }, entries.map((entry) => h('li', { 'data-path': entry.path }, h('span', { class: 'mono' }, entry.path || '(event)'), ' ', ...violationBadges(entry)))),
+  )];
 }
 
 function planLine(plan: unknown): HTMLElement {
@@ -176,14 +209,16 @@ async function renderEvent(body: HTMLElement, type: string, name: string): Promi
   const report = isRecord(answer) ? answer : {};
   const event = eventOf(report);
   const keys = records(report.keys).map(keyOf);
+  const others = records(report.otherViolations).map((entry) => ({ ...violationCountOf(entry), path: stringOr(entry.path, '') }));
   clear(body);
   body.append(
     h('p', {}, h('a', { href: '#/schema' }, '← All events')),
     h('h2', { id: 'schema-event-title' }, eventLabel(event), ' ', statusBadge(event.status)),
     h('p', { id: 'schema-event-description' }, event.description ?? ''),
-    h('p', { class: 'muted' }, `${formatNumber(event.volume)} events`, event.lastSeen ? ` · last seen ${formatDateTime(event.lastSeen)}` : '', ` · ${formatNumber(event.violations)} violations`),
+    h('p', { class: 'muted', id: 'schema-event-counts' }, `${formatNumber(event.volume)} events`, event.lastSeen ? ` · last seen ${formatDateTime(event.lastSeen)}` : '', ` · ${formatNumber(event.violations)} violations · ${formatNumber(event.blocked)} blocked`),
     h('section', { class: 'card' }, h('h2', {}, 'Warnings'), warningList(event.warnings, 'schema-event-warnings')),
     keysTable(keys),
+    ...otherViolationsList(others),
   );
 }
 

@@ -87,8 +87,11 @@ const KEYS = [
   key('', 'plan', 'string', 20, 2, 'pro', T0, 'identify'),
 ];
 const VIOLATIONS = [
-  { type: 'track', event: 'Order Completed', rule: 'type', path: 'properties.total', events: 10, flagged: 10 },
-  { type: 'track', event: 'Signup Clicked', rule: 'unplanned', path: 'event', events: 40, flagged: 0 },
+  { type: 'track', event: 'Order Completed', rule: 'type', path: 'properties.total', events: 10, flagged: 10, blocked: 4 },
+  { type: 'track', event: 'Order Completed', rule: 'required', path: 'properties.currency', events: 0, flagged: 0, blocked: 2 },
+  { type: 'track', event: 'Signup Clicked', rule: 'unplanned', path: 'event', events: 40, flagged: 0, blocked: 0 },
+  // Only ever refused: in no discovery table, only in the blocked counts.
+  { type: 'track', event: 'Coupon Spammed', rule: 'unplanned', path: 'event', events: 0, flagged: 0, blocked: 7 },
 ];
 const INPUT = { plan: PLAN, events: EVENTS, keys: KEYS, violations: VIOLATIONS };
 
@@ -103,13 +106,24 @@ describe('the report', () => {
       ['identify', '', 'planned', 20],
       ['alias', '', 'not_covered', 5],
       ['track', 'Never Sent', 'never_seen', 0],
+      ['track', 'Coupon Spammed', 'unplanned', 0],
     ]);
+  });
+
+  it('counts blocked events next to stored ones, per event and per key', () => {
+    const events = schemaReport(INPUT).events;
+    expect(events.find((event) => event.event === 'Order Completed')).toMatchObject({ violations: 10, blocked: 6 });
+    expect(events.find((event) => event.event === 'Coupon Spammed')).toMatchObject({ volume: 0, violations: 0, blocked: 7 });
+    const [order] = eventSchemaReports(INPUT);
+    expect(order?.keys.find((entry) => entry.path === 'currency')?.violations).toEqual([{ rule: 'required', events: 0, flagged: 0, blocked: 2 }]);
+    const spammed = eventSchemaReports(INPUT).find((entry) => entry.event === 'Coupon Spammed');
+    expect(spammed?.otherViolations).toEqual([VIOLATIONS[3]]);
   });
 
   it('reports a key sent as number then string with both types and counts, its distinct values summed, and the type change', () => {
     const [order] = eventSchemaReports(INPUT);
     const total = order?.keys.find((entry) => entry.path === 'total');
-    expect(total).toMatchObject({ occurrences: 100, distinctValues: 89, planned: true, description: 'Order total.', example: '12', violations: [{ rule: 'type', events: 10, flagged: 10 }] });
+    expect(total).toMatchObject({ occurrences: 100, distinctValues: 89, planned: true, description: 'Order total.', example: '12', violations: [{ rule: 'type', events: 10, flagged: 10, blocked: 4 }] });
     expect(total?.types.map((entry) => [entry.type, entry.count])).toEqual([['number', 90], ['string', 10]]);
     expect(order?.keys.find((entry) => entry.path === 'items[].sku')?.planned).toBe(true);
     expect(order?.keys.find((entry) => entry.path === 'currency')?.planned).toBe(false);
@@ -129,7 +143,9 @@ describe('the report', () => {
     const markdown = schemaMarkdown(INPUT, 'Acme | Shop', T0);
     expect(markdown).toContain('# Event schema: Acme | Shop');
     expect(markdown).toContain('| Order Completed | track | planned | 100 |');
-    expect(markdown).toContain('| `total` | number (90), string (10) | 89 | 12 | yes | Order total. | type: 10 |');
+    expect(markdown).toContain('| `total` | number (90), string (10) | 89 | 12 | yes | Order total. | type: 10 (+4 blocked) |');
+    expect(markdown).toContain('| Coupon Spammed | track | unplanned | 0 | — | 0 | 7 | 0 |');
+    expect(markdown).toContain('- `event`: unplanned: 0 (+7 blocked)');
     expect(markdown).toContain('## Never Sent');
     expect(markdown).toContain('⚠ high_cardinality');
   });

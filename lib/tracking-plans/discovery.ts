@@ -45,8 +45,11 @@ export interface ViolationCountRow {
   event: string;
   rule: string;
   path: string;
+  /** Events stored with this violation (allow or flag mode) and, of them, flagged. */
   events: number;
   flagged: number;
+  /** Events refused for it (block mode): never stored, so in no other count. */
+  blocked: number;
 }
 
 export type WarningCode = 'high_cardinality' | 'dynamic_key' | 'type_changed' | 'similar_event_names';
@@ -79,7 +82,7 @@ export interface DiscoveredKey {
   /** Whether the plan's rule for this event describes this key. */
   planned: boolean;
   description: string | null;
-  violations: { rule: string; events: number; flagged: number }[];
+  violations: { rule: string; events: number; flagged: number; blocked: number }[];
 }
 
 /** planned: in the plan and seen; unplanned: a track event the plan does not list; never_seen: in the plan, not received; not_covered: a call type the plan has no rule for; no_plan: the workspace has none. */
@@ -95,7 +98,10 @@ export interface DiscoveredEvent {
   description: string | null;
   planVersions: number[];
   keyCount: number;
+  /** Stored events with a violation, counted once per broken rule and key. */
   violations: number;
+  /** Events the plan refused, counted the same way; an event that was only ever refused has volume 0. */
+  blocked: number;
   warnings: SchemaWarning[];
 }
 
@@ -210,7 +216,7 @@ function discoveredKey(path: string, rows: readonly SchemaKeyRow[], rule: PlanRu
     firstSeen: iso(Math.min(...rows.map((row) => row.first_seen_ms))),
     lastSeen: iso(Math.max(...rows.map((row) => row.last_seen_ms))),
     ...plannedKey(rule, path),
-    violations: violations.map((row) => ({ rule: row.rule, events: row.events, flagged: row.flagged })),
+    violations: violations.map((row) => ({ rule: row.rule, events: row.events, flagged: row.flagged, blocked: row.blocked })),
   };
 }
 
@@ -268,15 +274,17 @@ export interface DiscoveryInput {
   truncated?: boolean;
 }
 
+/** Events received, then planned ones never stored, then ones only ever refused by the plan (seen in the blocked counts alone). */
 function eventsOf(input: DiscoveryInput): { row: SchemaEventRow; rule: PlanRule | null }[] {
   const seen = new Map(input.events.map((row) => [keyOf(row.type, row.event), row]));
-  const neverSeen: SchemaEventRow[] = [];
-  if (input.plan) {
-    for (const name of new Set(input.plan.events.map((entry) => entry.name))) {
-      if (!seen.has(keyOf('track', name))) neverSeen.push({ type: 'track', event: name, events: 0, first_seen_ms: 0, last_seen_ms: 0 });
-    }
-  }
-  return [...input.events, ...neverSeen].map((row) => ({ row, rule: input.plan ? planRuleFor(input.plan, row.type, row.event) : null }));
+  const notStored = new Map<string, SchemaEventRow>();
+  const add = (type: string, event: string): void => {
+    const key = keyOf(type, event);
+    if (!seen.has(key) && !notStored.has(key)) notStored.set(key, { type, event, events: 0, first_seen_ms: 0, last_seen_ms: 0 });
+  };
+  if (input.plan) for (const name of new Set(input.plan.events.map((entry) => entry.name))) add('track', name);
+  for (const row of input.violations) if (row.blocked > 0) add(row.type, row.event);
+  return [...input.events, ...notStored.values()].map((row) => ({ row, rule: input.plan ? planRuleFor(input.plan, row.type, row.event) : null }));
 }
 
 function eventReport(input: DiscoveryInput, row: SchemaEventRow, rule: PlanRule | null, similar: readonly SchemaWarning[], paths: Map<string, SchemaKeyRow[]>): EventSchemaReport {
@@ -295,6 +303,7 @@ function eventReport(input: DiscoveryInput, row: SchemaEventRow, rule: PlanRule 
     planVersions: rule?.versions ?? [],
     keyCount: keys.length,
     violations: violations.reduce((sum, entry) => sum + entry.events, 0),
+    blocked: violations.reduce((sum, entry) => sum + entry.blocked, 0),
     warnings: [...keyWarnings(row.type, row.event, keys), ...similar.filter((warning) => warning.type === row.type && warning.event === row.event)],
     keys,
     otherViolations: violations.filter((entry) => !keyed.has(entry.path)),
@@ -322,6 +331,8 @@ export function schemaReport(input: DiscoveryInput): SchemaReport {
 // ---------------------------------------------------------------------------------------------
 
 const cell = (text: string | number | null): string => (text === null || text === '' ? '—' : String(text).replace(/\|/g, '\\|').replace(/\r?\n/g, ' '));
+/** `rule: 3` for stored events, `rule: 3 (+2 blocked)` when the plan also refused some. */
+const violationCell = (entry: { rule: string; events: number; blocked: number }): string => `${entry.rule}: ${entry.events}${entry.blocked > 0 ? ` (+${entry.blocked} blocked)` : ''}`;
 const eventTitle = (event: { type: string; event: string }): string => (event.type === 'track' ? event.event : `${event.type}${event.event ? ` "${event.event}"` : ''}`);
 
 export function schemaMarkdown(input: DiscoveryInput, workspaceName: string, generatedAt: number): string {
@@ -329,9 +340,9 @@ export function schemaMarkdown(input: DiscoveryInput, workspaceName: string, gen
   const lines: string[] = [`# Event schema: ${workspaceName}`, ''];
   lines.push(input.plan ? `Tracking plan **${input.plan.name}** (version ${input.plan.version ?? '?'}), merged with what was received.` : 'No tracking plan: everything below was discovered from the events received.');
   lines.push(`Generated ${iso(generatedAt)}.${input.truncated ? ' Partial: the workspace has more keys than one read returns.' : ''}`, '');
-  lines.push('| Event | Call | Status | Volume | Last seen | Violations | Warnings |', '| --- | --- | --- | ---: | --- | ---: | ---: |');
+  lines.push('| Event | Call | Status | Volume | Last seen | Violations | Blocked | Warnings |', '| --- | --- | --- | ---: | --- | ---: | ---: | ---: |');
   for (const report of reports) {
-    lines.push(`| ${cell(report.event || '(none)')} | ${report.type} | ${report.status.replace('_', ' ')} | ${report.volume} | ${cell(report.lastSeen)} | ${report.violations} | ${report.warnings.length} |`);
+    lines.push(`| ${cell(report.event || '(none)')} | ${report.type} | ${report.status.replace('_', ' ')} | ${report.volume} | ${cell(report.lastSeen)} | ${report.violations} | ${report.blocked} | ${report.warnings.length} |`);
   }
   for (const report of reports) {
     lines.push('', `## ${eventTitle(report)}`, '');
@@ -341,9 +352,13 @@ export function schemaMarkdown(input: DiscoveryInput, workspaceName: string, gen
       lines.push('| Key | Types (values seen) | Distinct | Example | In plan | Description | Violations |', '| --- | --- | ---: | --- | --- | --- | --- |');
       for (const key of report.keys) {
         const types = key.types.map((entry) => `${entry.type} (${entry.count})`).join(', ');
-        const violations = key.violations.map((entry) => `${entry.rule}: ${entry.events}`).join(', ');
+        const violations = key.violations.map(violationCell).join(', ');
         lines.push(`| \`${cell(key.path)}\` | ${types} | ${key.distinctValues} | ${cell(key.example)} | ${key.planned ? 'yes' : 'no'} | ${cell(key.description)} | ${cell(violations)} |`);
       }
+    }
+    if (report.otherViolations.length > 0) {
+      lines.push('', 'Violations of the event as a whole or of keys never stored:', '');
+      for (const entry of report.otherViolations) lines.push(`- \`${entry.path}\`: ${violationCell(entry)}`);
     }
     for (const warning of report.warnings) lines.push(`- ⚠ ${warning.code}: ${warning.message}`);
   }

@@ -28,6 +28,14 @@ export interface PlanViolation {
   message: string;
 }
 
+/**
+ * A violation as the counts key it (plan_violation_counts, plan_blocked_counts): `rule:path`
+ * with array indices as `[]`, so a rule broken by every item of an array counts once per event.
+ */
+export function violationKey(violation: Pick<PlanViolation, 'rule' | 'path'>): string {
+  return `${violation.rule}:${violation.path.replace(/\[\d+\]/g, '[]')}`;
+}
+
 export interface PlanCheck {
   /** False only for a track event whose name is not in the plan. */
   planned: boolean;

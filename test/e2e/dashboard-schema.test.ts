@@ -1,9 +1,10 @@
 /**
  * The Schema page in real headless Chromium against the real Worker (wrangler dev, queue,
  * consumer, ClickHouse views, D1): a Segment plan imported, events sent (planned, violating in
- * flag mode, unplanned, a key whose type changes, a dynamic key), and the page shows what
- * GET /v1/schema and /v1/schema/events/:name answer the test with the secret key: plan status
- * per event, volumes, violations, warnings, and one event's keys with their types and counts.
+ * flag mode, unplanned, a key whose type changes, a dynamic key, then one violating event in
+ * block mode), and the page shows what GET /v1/schema and /v1/schema/events/:name answer the
+ * test with the secret key: plan status per event, volumes, violations, blocked events,
+ * warnings, and one event's keys with their types and counts.
  * Screenshots go to test/artifacts/ (git-ignored).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -20,7 +21,7 @@ const PLAN = JSON.parse(readFileSync(join(REPO_ROOT, 'lib', 'tracking-plans', 'f
 
 interface SchemaAnswer {
   plan: { name: string; version: number } | null;
-  events: { type: string; event: string; status: string; volume: number; violations: number; warnings: unknown[] }[];
+  events: { type: string; event: string; status: string; volume: number; violations: number; blocked: number; warnings: unknown[] }[];
   warnings: { code: string; event: string; path: string | null }[];
 }
 
@@ -40,8 +41,8 @@ beforeAll(async () => {
   [worker, browser] = await Promise.all([startTestWorker({ KEY_CACHE_TTL_SECONDS: '0' }), launchChromium()]);
   workspace = await worker.createWorkspace('Schema page e2e');
   expect((await call('/v1/tracking-plan', { method: 'PUT', body: JSON.stringify(PLAN) })).status).toBe(201);
-  const settings = await fetch(`${worker.url}/admin/workspaces/${workspace.workspaceId}/settings`, { method: 'PATCH', headers: { authorization: `Bearer ${worker.operatorToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ trackingPlan: { violations: 'flag' } }) });
-  expect(settings.status).toBe(200);
+  const violationsMode = (mode: string) => fetch(`${worker.url}/admin/workspaces/${workspace.workspaceId}/settings`, { method: 'PATCH', headers: { authorization: `Bearer ${worker.operatorToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ trackingPlan: { violations: mode } }) });
+  expect((await violationsMode('flag')).status).toBe(200);
   const products = [{ product_id: 'p-1', price: 20, quantity: 1 }];
   const batch = [
     track('Order Completed', 'o-1', { order_id: 'ord_a1b2c3d4', currency: 'EUR', products }),
@@ -56,6 +57,11 @@ beforeAll(async () => {
   const sent = await call('/v1/batch', { method: 'POST', body: JSON.stringify({ batch }) });
   expect(await sent.json()).toMatchObject({ accepted: batch.length, rejected: [] });
   await eventually(() => schemaOf(), (answer) => answer.events.some((event) => event.event === 'Prefs Saved') && answer.events.find((event) => event.event === 'Order Completed')?.violations === 2, 90_000, 500);
+  // Then block mode: a violating order is refused, and counted as blocked (the consumer stores the edge's tally).
+  expect((await violationsMode('block')).status).toBe(200);
+  const blocked = await call('/v1/batch', { method: 'POST', body: JSON.stringify({ batch: [track('Order Completed', 'o-blocked', { order_id: 'BLOCKED-1', currency: 'EUR', products })] }) });
+  expect(await blocked.json()).toMatchObject({ accepted: 0, rejected: [{ messageId: 'o-blocked', code: 'plan_violation' }] });
+  await eventually(() => schemaOf(), (answer) => answer.events.find((event) => event.event === 'Order Completed')?.blocked === 1, 90_000, 500);
 }, 180_000);
 
 afterEach(() => {
@@ -103,9 +109,11 @@ it('lists every event with the plan status, volume, violations and warnings GET 
     expect(cells[2]).toBe({ planned: 'planned', unplanned: 'unplanned', never_seen: 'planned, never seen', not_covered: 'no rule', no_plan: 'no plan' }[event.status]);
     expect(cells[3]?.replace(/\D/g, '')).toBe(String(event.volume));
     expect(cells[5]?.replace(/\D/g, '')).toBe(String(event.violations));
-    expect(cells[6]?.replace(/\D/g, '')).toBe(String(event.warnings.length));
+    expect(cells[6]?.replace(/\D/g, '')).toBe(String(event.blocked));
+    expect(cells[7]?.replace(/\D/g, '')).toBe(String(event.warnings.length));
   }
   expect(await page.locator('#schema-events tr[data-event="Order Completed"] .badge-plan-planned').count()).toBe(1);
+  expect(await page.locator('#schema-events tr[data-event="Order Completed"] td.blocked .badge-blocked').textContent()).toBe('1');
   expect(await page.locator('#schema-events tr[data-event="Products Searched"] .badge-plan-never_seen').count()).toBe(1);
   expect(await page.locator('#schema-events tr[data-event="Level Up"] .badge-plan-unplanned').count()).toBe(1);
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-schema.png'), fullPage: true });
@@ -124,6 +132,9 @@ it('shows one event’s keys with types and counts, plan descriptions and violat
   expect(cells[4]).toBe('yes');
   expect(cells[5]).toBe(detail.keys.find((key) => key.path === 'currency')?.description);
   expect(cells[6]).toBe('enum 1');
+  // The flagged order and the blocked one both broke the order_id pattern: one stored, one refused.
+  expect(await page.locator('#schema-keys tr[data-path="order_id"] td:last-child .badge').allTextContents()).toEqual(['pattern 1', 'pattern 1 blocked']);
+  expect(await page.locator('#schema-event-counts').textContent()).toContain('· 1 blocked');
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-schema-event.png'), fullPage: true });
 
   await page.goto(`${worker.url}/dashboard/#/schema/track/Level%20Up`);

@@ -7,7 +7,8 @@
  * - flag mode: violating events accepted, their reasons on the live feed and in ClickHouse rows,
  *   counted per event, rule and key; the event version in context.protocols picks the rules;
  * - block mode: violating and unplanned events refused in the batch answer with their reasons,
- *   valid siblings stored;
+ *   valid siblings stored; the refused ones on the live feed as `blocked` with their reasons, and
+ *   counted per event, rule and key (the edge's tally, stored by the consumer) in the schema API;
  * - discovery: a key sent as a number then as a string reported with both types and counts; a
  *   high-cardinality key and a dynamic-key event flagged; look-alike event names; docs and a draft plan;
  * - `plan export` round trip and `plan codegen`, whose module type-checks in use and refuses misuse.
@@ -158,11 +159,13 @@ it('imports a Segment plan, flags violations with their reasons on the feed and 
   expect(detail.keys.find((entry) => entry.path === 'products[].price')?.violations).toEqual([{ rule: 'minimum', events: 1, flagged: 1 }]);
 });
 
-it('blocks violating and unplanned events with their reasons in the batch answer while valid siblings are stored', async () => {
+it('blocks violating and unplanned events with their reasons in the batch answer, on the live feed and in the counts, while valid siblings are stored', async () => {
   const ws = await worker.createWorkspace('plans block');
   expect(admin('plan', 'import', '--workspace', ws.workspaceId, '--file', PLAN_FILE).status).toBe(0);
   expect(admin('plan', 'settings', '--workspace', ws.workspaceId, '--violations', 'block', '--unplanned', 'block').status).toBe(0);
   const unplanned = { type: 'track', event: 'Wishlist Shared', userId: 'buyer-1', messageId: 'unplanned-1', properties: {} };
+  const seen: FeedItem[] = [];
+  const socket = await openFeed(ws.secretKey, seen);
   const { status, body } = await postBatch(worker.url, ws.writeKey, [badV1, goodV1, unplanned, goodV2]);
   expect(status).toBe(200);
   const answer = body as BatchAnswer;
@@ -172,6 +175,42 @@ it('blocks violating and unplanned events with their reasons in the batch answer
   expect(answer.rejected[0]?.message).toMatch(/tracking plan.*properties\./);
   const rows = await eventually(() => storedRows(ws.workspaceId), (found) => found.length >= 2);
   expect(rows.map((row) => row.message_id)).toEqual(['order-good-v1', 'order-good-v2']);
+
+  // The live feed: the refused events once each, `blocked` from the edge with every reason; their siblings stored.
+  const feed = await eventually(() => Promise.resolve(seen.filter((item) => item.status !== 'received')), (items) => items.length >= 4);
+  socket.close();
+  const byId = new Map(feed.map((item) => [item.messageId, item]));
+  expect([...byId.keys()].sort()).toEqual(['order-bad-v1', 'order-good-v1', 'order-good-v2', 'unplanned-1']);
+  expect(byId.get('order-good-v1')).toMatchObject({ status: 'stored' });
+  expect(byId.get('order-bad-v1')).toMatchObject({ status: 'blocked', reason: 'plan_violation', plan: { flagged: false, unplanned: false } });
+  expect(byId.get('order-bad-v1')?.plan?.violations.map((violation) => `${violation.rule} ${violation.path}`).sort()).toEqual(answer.rejected[0]?.violations?.map((violation) => `${violation.rule} ${violation.path}`).sort());
+  expect(byId.get('unplanned-1')).toMatchObject({ status: 'blocked', reason: 'unplanned_event', plan: { unplanned: true, violations: [{ rule: 'unplanned', path: 'event' }] } });
+  expect(seen.filter((item) => item.status === 'blocked')).toHaveLength(2);
+
+  // The counts: the edge's one tally for the request, stored by the consumer, next to the (absent) stored violations.
+  type Counts = { rule: string; events: number; flagged: number; blocked: number };
+  const detail = await eventually(
+    () => api<{ violations: number; blocked: number; keys: { path: string; violations: Counts[] }[] }>(ws.secretKey, '/v1/schema/events/Order%20Completed'),
+    (value) => value.blocked > 0,
+  );
+  expect(detail).toMatchObject({ violations: 0, blocked: 6 });
+  expect(detail.keys.find((entry) => entry.path === 'currency')?.violations).toEqual([{ rule: 'enum', events: 0, flagged: 0, blocked: 1 }]);
+  expect(detail.keys.find((entry) => entry.path === 'products[].sku')?.violations).toEqual([{ rule: 'pattern', events: 0, flagged: 0, blocked: 1 }]);
+  // An event only ever refused is in no discovery table, and still listed with its blocked count.
+  const report = await api<{ events: { event: string; status: string; volume: number; blocked: number }[] }>(ws.secretKey, '/v1/schema');
+  expect(report.events.find((entry) => entry.event === 'Wishlist Shared')).toMatchObject({ status: 'unplanned', volume: 0, blocked: 1 });
+  const wishlist = await api<{ otherViolations: Counts[] }>(ws.secretKey, '/v1/schema/events/Wishlist%20Shared');
+  expect(wishlist.otherViolations).toMatchObject([{ rule: 'unplanned', path: 'event', events: 0, blocked: 1 }]);
+  expect(await api<string>(ws.secretKey, '/v1/schema/docs.md')).toContain('| Wishlist Shared | track | unplanned | 0 | — | 0 | 1 | 0 |');
+
+  // The same batch again (a client retry): its tally has the same id, so the consumer does not count it twice.
+  const again = await postBatch(worker.url, ws.writeKey, [badV1, unplanned]);
+  expect(again.body).toMatchObject({ accepted: 0, error: { code: 'no_events_accepted' } });
+  const marker = { type: 'track', event: 'Wishlist Shared', userId: 'buyer-1', messageId: 'unplanned-2', properties: {} };
+  expect((await postBatch(worker.url, ws.writeKey, [marker])).body).toMatchObject({ accepted: 0 });
+  const recount = await eventually(() => api<{ blocked: number }>(ws.secretKey, '/v1/schema/events/Wishlist%20Shared'), (value) => value.blocked >= 2);
+  expect(recount.blocked).toBe(2);
+  expect((await api<{ blocked: number }>(ws.secretKey, '/v1/schema/events/Order%20Completed')).blocked).toBe(6);
 
   // Segment's own library gets the same answer: the refused event is not retried as a failure of the whole batch.
   const analytics = new Analytics({ writeKey: ws.writeKey, host: worker.url, flushAt: 2 });

@@ -1,6 +1,7 @@
 /** Helpers for the collect tests: the real Hono app with a recording Queue in place of EVENTS. */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { collectedEventSchema, type CollectedEvent } from '../../schema/event';
+import { isPlanBlockedMessage, planBlockedTallySchema, type PlanBlockedTally } from '../../schema/plan-blocked';
 import { createApp } from '../../workers/app';
 import { env } from './support';
 
@@ -38,9 +39,14 @@ export class RecordingQueue {
     this.calls.push([...messages].map(delivered));
   }
 
-  /** Every delivered body, re-validated exactly as a consumer would. */
+  /** Every delivered event, re-validated exactly as a consumer would (the tallies of blocked events left out). */
   events(): CollectedEvent[] {
-    return this.calls.flat().map(messageEvent);
+    return this.calls.flat().filter((message) => !isPlanBlockedMessage(message.body)).map(messageEvent);
+  }
+
+  /** The tallies of blocked events the edge sent, re-validated as the consumer does. */
+  tallies(): PlanBlockedTally[] {
+    return this.calls.flat().filter((message) => isPlanBlockedMessage(message.body)).map((message) => planBlockedTallySchema.parse(message.body));
   }
 
   asQueue(): Queue {

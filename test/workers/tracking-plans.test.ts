@@ -1,9 +1,10 @@
 /**
  * Tracking plans in the control plane (PUT/GET/export/versions, /v1 and /admin) and at the
  * edge (allow / flag / block for unplanned events and for violations, per workspace), through
- * the real app against D1.
+ * the real app against D1; the tally of blocked events the edge hands the consumer, and the
+ * consumer storing it in ClickHouse (real queue handler, ClickHouse and Redis).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import configApiFixture from '../../lib/tracking-plans/fixtures/config-api-v7.json';
 import publicApiFixture from '../../lib/tracking-plans/fixtures/public-api.json';
 import typewriterFixture from '../../lib/tracking-plans/fixtures/typewriter-v8.json';
@@ -14,10 +15,15 @@ import { buildEventRow } from '../../consumers/events/event-row';
 import { feedItemsOf } from '../../consumers/events/steps/after-insert';
 import { segmentEventOf } from '../../consumers/events/segments-hook';
 import type { BatchState, PipelineItem } from '../../consumers/events/types';
+import { planViolationCountsQuery } from '../../lib/schema-queries';
+import { uint64 } from '../../lib/event-queries';
+import { PLAN_BLOCKED_KIND, type PlanBlockedTally } from '../../schema/plan-blocked';
+import { MAX_TALLY_BYTES, tallyBlocked } from '../../workers/collect/plan-blocked';
 import { PlanStore } from '../../workers/collect/plan-screen';
-import { collected } from './pipeline-support';
-import { callCollect, type BatchAnswer, type ErrorAnswer } from './collect-support';
-import { basic, bearer, call, createTestWorkspace, OPERATOR, type DemoWorkspace } from './support';
+import { z } from 'zod';
+import { collected, deliver, selectRows } from './pipeline-support';
+import { callCollect, RecordingQueue, type BatchAnswer, type ErrorAnswer } from './collect-support';
+import { basic, bearer, call, createTestWorkspace, env, OPERATOR, type DemoWorkspace } from './support';
 
 interface PlanAnswer {
   trackingPlan: { id: string; name: string; version: number; sourceFormat: string; events: number; plan: TrackingPlan };
@@ -74,8 +80,10 @@ async function withSettings(ws: DemoWorkspace, trackingPlan: Record<string, unkn
 
 async function sendBatch(ws: DemoWorkspace, batch: unknown[]) {
   const { response, queue } = await callCollect('/v1/batch', { headers: basic(ws.writeKey), json: { batch } });
-  return { status: response.status, answer: await response.json<BatchAnswer & { rejected: { violations?: { path: string; rule: string; message: string }[] }[] }>(), events: queue.events() };
+  return { status: response.status, answer: await response.json<BatchAnswer & { rejected: { violations?: { path: string; rule: string; message: string }[] }[] }>(), events: queue.events(), tallies: queue.tallies() };
 }
+
+const tallyRows = (tally: PlanBlockedTally | undefined) => (tally?.counts ?? []).map((count) => `${count.event} ${count.rule}:${count.path} ${count.blocked}`).sort();
 
 const good = { type: 'track', event: 'Order Completed', userId: 'u1', messageId: 'm-good', properties: { order_id: 'ord_abcd', currency: 'EUR', products: [{ sku: 'A', price: 3 }] } };
 const bad = { type: 'track', event: 'Order Completed', userId: 'u1', messageId: 'm-bad', properties: { order_id: 'ORD-1', products: [{ price: -1 }] } };
@@ -178,19 +186,59 @@ describe('tracking plan at the edge', () => {
     const ws = await createTestWorkspace('edge block');
     await putPlan(ws, SHOP_PLAN);
     await withSettings(ws, { violations: 'block', unplanned: 'block' });
-    const { status, answer, events } = await sendBatch(ws, [good, bad, unplanned, v2]);
+    const { status, answer, events, tallies } = await sendBatch(ws, [good, bad, unplanned, v2]);
     expect(status).toBe(200);
     expect(answer.accepted).toBe(2);
     expect(events.map((event) => event.messageId).sort()).toEqual(['m-good', 'm-v2']);
     expect(answer.rejected.map((rejection) => [rejection.index, rejection.messageId, rejection.code])).toEqual([[1, 'm-bad', 'plan_violation'], [2, 'm-unplanned', 'unplanned_event']]);
     expect(answer.rejected[0]?.violations).toHaveLength(4);
     expect(answer.rejected[0]?.message).toContain('properties.order_id');
+    // One tally for the request (not one message per event), with every broken rule of both.
+    expect(tallies).toHaveLength(1);
+    expect(tallies[0]).toMatchObject({ kind: PLAN_BLOCKED_KIND, workspaceId: ws.workspaceId });
+    expect(tallyRows(tallies[0])).toEqual([
+      'Coupon Applied unplanned:event 1',
+      'Order Completed minimum:properties.products[].price 1',
+      'Order Completed pattern:properties.order_id 1',
+      'Order Completed required:properties.currency 1',
+      'Order Completed required:properties.products[].sku 1',
+    ]);
 
     const single = await callCollect('/v1/track', { headers: basic(ws.writeKey), json: bad });
     expect(single.response.status).toBe(400);
     const body = await single.response.json<ErrorAnswer & { error: { details: { violations: unknown[] } } }>();
     expect(body.error.code).toBe('plan_violation');
     expect(body.error.details.violations).toHaveLength(4);
+    expect(single.queue.tallies().map((tally) => tally.counts.length)).toEqual([4]);
+  });
+
+  it('answers the request when the tally cannot be sent, and sends none when nothing was blocked or the accepted events were not handed off', async () => {
+    const ws = await createTestWorkspace('edge block send');
+    await putPlan(ws, SHOP_PLAN);
+    await withSettings(ws, { violations: 'block', unplanned: 'block' });
+    const refusing = new RecordingQueue();
+    refusing.failWith = new Error('queue down');
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const onlyBlocked = await callCollect('/v1/batch', { headers: basic(ws.writeKey), json: { batch: [bad] } }, { queue: refusing });
+      expect(onlyBlocked.response.status).toBe(400);
+      expect(await onlyBlocked.response.json()).toMatchObject({ accepted: 0, rejected: [{ messageId: 'm-bad', code: 'plan_violation' }] });
+      expect(errors.mock.calls.map(([line]) => String(line)).filter((line) => line.includes('"step":"plan_blocked_tally"'))).toEqual([expect.stringContaining('queue down')]);
+    } finally {
+      errors.mockRestore();
+    }
+    // The accepted event could not be queued: 503, the client sends the request again, and the tally goes with that one.
+    const eventsRefused = new (class extends RecordingQueue {
+      override async sendBatch(messages: Iterable<MessageSendRequest<unknown>>): Promise<void> {
+        const list = [...messages];
+        if (list.some((message) => message.contentType === 'text')) throw new Error('queue down');
+        return super.sendBatch(list);
+      }
+    })();
+    const withSibling = await callCollect('/v1/batch', { headers: basic(ws.writeKey), json: { batch: [good, bad] } }, { queue: eventsRefused });
+    expect(withSibling.response.status).toBe(503);
+    expect(eventsRefused.tallies()).toEqual([]);
+    expect((await sendBatch(ws, [good])).tallies).toEqual([]);
   });
 
   it('block for violations only still stores unplanned events, and a new plan version applies at once with a zero TTL', async () => {
@@ -204,6 +252,87 @@ describe('tracking plan at the edge', () => {
     expect((await putPlan(ws, withCoupon)).body.trackingPlan.version).toBe(2);
     const second = await sendBatch(ws, [unplanned]);
     expect(second.events[0]?.plan).toBeUndefined();
+  });
+});
+
+describe('the tally of blocked events', () => {
+  const violation = (rule: string, path: string) => ({ rule, path, message: `${rule} failed` });
+  const blockedEvent = (overrides: Partial<CollectedEvent>, ...violations: ReturnType<typeof violation>[]) => collected('ws_tally', { event: 'Order Completed', timestamp: '2026-11-30T23:59:00.000Z', ...overrides, plan: { flagged: false, unplanned: false, violations } });
+
+  it('counts per day, event, rule and path: a rule broken by every array item once per event, a messageId once, another workspace never', async () => {
+    const first = blockedEvent({ messageId: 'b-1' }, violation('minimum', 'properties.products[0].price'), violation('minimum', 'properties.products[1].price'), violation('pattern', 'properties.order_id'));
+    const second = blockedEvent({ messageId: 'b-2' }, violation('pattern', 'properties.order_id'));
+    const nextDay = blockedEvent({ messageId: 'b-3', timestamp: '2026-12-01T00:00:01.000Z' }, violation('pattern', 'properties.order_id'));
+    const identify = blockedEvent({ messageId: 'b-4', type: 'identify', event: null }, violation('enum', 'traits.plan'));
+    const elsewhere = { ...blockedEvent({ messageId: 'b-5' }, violation('pattern', 'properties.order_id')), workspaceId: 'ws_other' };
+    const counted = await tallyBlocked('ws_tally', [first, second, nextDay, identify, first, elsewhere]);
+    expect(counted?.omitted).toBe(0);
+    expect(counted?.tally.counts.map((count) => `${count.day} ${count.type} ${count.event} ${count.rule}:${count.path} ${count.blocked}`).sort()).toEqual([
+      '2026-11-30 identify  enum:traits.plan 1',
+      '2026-11-30 track Order Completed minimum:properties.products[].price 1',
+      '2026-11-30 track Order Completed pattern:properties.order_id 2',
+      '2026-12-01 track Order Completed pattern:properties.order_id 1',
+    ]);
+  });
+
+  it('has an id made of the blocked messageIds, whatever their order, and is null when nothing was blocked', async () => {
+    const a = blockedEvent({ messageId: 'id-a' }, violation('pattern', 'properties.order_id'));
+    const b = blockedEvent({ messageId: 'id-b' }, violation('pattern', 'properties.order_id'));
+    const forward = await tallyBlocked('ws_tally', [a, b]);
+    expect((await tallyBlocked('ws_tally', [b, a]))?.tally.messageId).toBe(forward?.tally.messageId);
+    expect((await tallyBlocked('ws_tally', [a]))?.tally.messageId).not.toBe(forward?.tally.messageId);
+    expect((await tallyBlocked('ws_other', [{ ...a, workspaceId: 'ws_other' }, { ...b, workspaceId: 'ws_other' }]))?.tally.messageId).not.toBe(forward?.tally.messageId);
+    expect(await tallyBlocked('ws_tally', [])).toBeNull();
+  });
+
+  it('stays one queue message for a batch of thousands of distinct names, leaving the rarest rows out', async () => {
+    const common = Array.from({ length: 5 }, (_, index) => blockedEvent({ messageId: `common-${index}`, event: 'Common' }, violation('pattern', 'properties.order_id')));
+    const distinct = Array.from({ length: 2500 }, (_, index) => blockedEvent({ messageId: `n-${index}`, event: `Event ${index} ${'x'.repeat(150)}` }, violation('unplanned', 'event')));
+    const counted = await tallyBlocked('ws_tally', [...distinct, ...common]);
+    expect(counted?.omitted).toBeGreaterThan(0);
+    expect(new TextEncoder().encode(JSON.stringify(counted?.tally)).byteLength).toBeLessThan(MAX_TALLY_BYTES + 1024);
+    expect(counted?.tally.counts[0]).toMatchObject({ event: 'Common', blocked: 5 });
+  });
+});
+
+describe('the consumer storing tallies', () => {
+  const countRow = z.object({ type: z.string(), event: z.string(), rule: z.string(), path: z.string(), events: uint64, flagged: uint64, blocked: uint64 });
+  const counts = (workspaceId: string) => selectRows(planViolationCountsQuery(workspaceId, '2026-01-01'), countRow);
+  const tally = (workspaceId: string, messageId: string, blocked: number): PlanBlockedTally => ({
+    kind: PLAN_BLOCKED_KIND,
+    workspaceId,
+    messageId,
+    counts: [{ day: '2026-11-30', type: 'track', event: 'Order Completed', rule: 'pattern', path: 'properties.order_id', blocked }],
+  });
+
+  it('adds them to the counts next to the stored violations, once per tally id, alongside the events of the same batch', async () => {
+    const workspaceId = `ws_tallies_${crypto.randomUUID().slice(0, 8)}`;
+    const flagged = collected(workspaceId, { event: 'Order Completed', timestamp: '2026-11-30T10:00:00.000Z', plan: { flagged: true, unplanned: false, violations: [{ rule: 'pattern', path: 'properties.order_id', message: 'no' }] } });
+    const first = await deliver([JSON.stringify(flagged), tally(workspaceId, 'blocked_a', 3)]);
+    expect(first.explicitAcks).toHaveLength(2);
+    expect(first.retryMessages).toEqual([]);
+    // Redelivered (same id): acknowledged, not counted again; another tally of the same key adds up.
+    const again = await deliver([tally(workspaceId, 'blocked_a', 3), tally(workspaceId, 'blocked_b', 2), tally(workspaceId, 'blocked_b', 2)], { attempts: 2 });
+    expect(again.explicitAcks).toHaveLength(3);
+    expect(await counts(workspaceId)).toEqual([{ type: 'track', event: 'Order Completed', rule: 'pattern', path: 'properties.order_id', events: 1, flagged: 1, blocked: 5 }]);
+  });
+
+  it('dead-letters a tally that is not one, with its reason', async () => {
+    const workspaceId = `ws_tallies_${crypto.randomUUID().slice(0, 8)}`;
+    const broken = { ...tally(workspaceId, 'blocked_broken', 1), counts: [{ day: 'yesterday', type: 'track', event: 'x', rule: 'r', path: 'p', blocked: 1 }] };
+    const result = await deliver([broken]);
+    expect(result.explicitAcks).toHaveLength(1);
+    const letters = await env.DB.prepare('SELECT reason FROM dead_letters WHERE workspace_id = ?').bind(workspaceId).all<{ reason: string }>();
+    expect(letters.results.map((row) => row.reason)).toEqual([expect.stringContaining('invalid_plan_blocked_tally: counts.0.day')]);
+    expect(await counts(workspaceId)).toEqual([]);
+  });
+
+  it('retries every tally of the batch when ClickHouse cannot take them', async () => {
+    const workspaceId = `ws_tallies_${crypto.randomUUID().slice(0, 8)}`;
+    const result = await deliver([tally(workspaceId, 'blocked_down', 1)], { env: { ...env, CLICKHOUSE_URL: 'http://127.0.0.1:9' } });
+    expect(result.explicitAcks).toEqual([]);
+    expect(result.retryMessages).toHaveLength(1);
+    expect(await counts(workspaceId)).toEqual([]);
   });
 });
 

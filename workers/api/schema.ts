@@ -28,7 +28,7 @@ const DAY_MS = 86_400_000;
 
 const eventRow = z.object({ type: z.string(), event: z.string(), events: uint64, first_seen_ms: uint64, last_seen_ms: uint64 });
 const keyRow = z.object({ type: z.string(), event: z.string(), path: z.string(), value_type: z.string(), occurrences: uint64, distinct_values: uint64, first_seen_ms: uint64, last_seen_ms: uint64, example: z.string() });
-const violationRow = z.object({ type: z.string(), event: z.string(), rule: z.string(), path: z.string(), events: uint64, flagged: uint64 });
+const violationRow = z.object({ type: z.string(), event: z.string(), rule: z.string(), path: z.string(), events: uint64, flagged: uint64, blocked: uint64 });
 
 const reportQuery = z.object({ days: z.coerce.number().int().min(1).max(3650).default(30) });
 const eventQuery = reportQuery.extend({ type: z.enum(EVENT_TYPES).default('track') });

@@ -10,6 +10,7 @@ import type { Sender } from './authenticate';
 import { createBotScreen, type BotScreen } from './bot-screen';
 import { geoFrom, libraryFrom, resolveGeo, resolveIp, resolveUserAgent, scrubContext, type RequestFacts } from './enrich';
 import { serializeEvent, type SerializedEvent } from './handoff';
+import type { BlockedEvent } from './plan-blocked';
 import type { PlanScreen } from './plan-screen';
 import { isSuppressed, type SuppressionScreen } from './suppression-screen';
 import { assignMessageId, createTimeCorrector, sessionIdFrom } from './normalize';
@@ -37,6 +38,8 @@ export interface IngestResult {
   rejected: EventRejection[];
   /** Events of suppressed persons dropped on purpose (answered as accepted, stored nowhere). */
   suppressed: number;
+  /** Events the tracking plan refused (also in `rejected`), as built, with what the plan said: for the live feed and the blocked counts. */
+  blocked: BlockedEvent[];
 }
 
 function eventName(event: IncomingEvent): string | null {
@@ -103,7 +106,7 @@ export function createEventBuilder(sender: Sender, traffic: RequestTraffic, fact
   };
 }
 
-type Processed = { ok: true; item: SerializedEvent } | { ok: false; refusal: Refusal } | { ok: 'suppressed' };
+type Processed = { ok: true; item: SerializedEvent } | { ok: false; refusal: Refusal; blocked?: CollectedEvent } | { ok: 'suppressed' };
 
 /**
  * The queue contract (`collectedEventSchema`, which consumers apply) beyond what the
@@ -131,7 +134,7 @@ export function processEvent(raw: unknown, input: Pick<IngestInput, 'defaults' |
   const broken = contractViolation(built);
   if (broken) return { ok: false, refusal: { code: 'invalid_field', message: `The event could not be normalised (${broken}).`, path: broken } };
   const verdict = input.planScreen ? input.planScreen(built) : null;
-  if (verdict?.kind === 'block') return { ok: false, refusal: verdict.refusal };
+  if (verdict?.kind === 'block') return { ok: false, refusal: verdict.refusal, blocked: { ...built, plan: verdict.plan } };
   if (verdict?.kind === 'store') built.plan = verdict.plan;
   const item = serializeEvent(built);
   // The per-event limit applies to the event as queued and stored, enrichment included;
@@ -143,13 +146,17 @@ export function processEvent(raw: unknown, input: Pick<IngestInput, 'defaults' |
 export function ingest(input: IngestInput): IngestResult {
   const accepted: SerializedEvent[] = [];
   const rejected: EventRejection[] = [];
+  const blocked: BlockedEvent[] = [];
   let suppressed = 0;
   const build = createEventBuilder(input.sender, input.traffic, input.facts, input.receivedAt);
   input.events.forEach((raw, index) => {
     const processed = processEvent(raw, input, build);
     if (processed.ok === 'suppressed') suppressed++;
     else if (processed.ok) accepted.push(processed.item);
-    else rejected.push({ index, messageId: clientMessageId(raw), ...processed.refusal });
+    else {
+      rejected.push({ index, messageId: clientMessageId(raw), ...processed.refusal });
+      if (processed.blocked) blocked.push({ event: processed.blocked, code: processed.refusal.code });
+    }
   });
-  return { accepted, rejected, suppressed };
+  return { accepted, rejected, suppressed, blocked };
 }

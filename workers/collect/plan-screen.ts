@@ -20,7 +20,10 @@ import type { TrackingPlan } from '../../schema/tracking-plan';
 import type { PlanAction, TrackingPlanSettings } from '../../schema/workspace-settings';
 import type { Refusal } from './validate';
 
-export type PlanVerdict = { kind: 'pass' } | { kind: 'store'; plan: NonNullable<CollectedEvent['plan']> } | { kind: 'block'; refusal: Refusal };
+type EventPlan = NonNullable<CollectedEvent['plan']>;
+
+/** `block` keeps what the plan said (not flagged: never stored) for the live feed and the blocked counts (plan-blocked.ts). */
+export type PlanVerdict = { kind: 'pass' } | { kind: 'store'; plan: EventPlan } | { kind: 'block'; refusal: Refusal; plan: EventPlan };
 
 /** Checks one built event; the route builds one per request from the workspace's plan and settings. */
 export type PlanScreen = (event: CollectedEvent) => PlanVerdict;
@@ -48,7 +51,7 @@ export function createPlanScreen(compiled: CompiledPlan, settings: TrackingPlanS
     const violations = (unplanned ? [UNPLANNED, ...check.violations] : check.violations).slice(0, PLAN_VIOLATIONS_KEPT);
     if (action === 'block') {
       const code = unplanned && settings.unplanned === 'block' ? 'unplanned_event' : 'plan_violation';
-      return { kind: 'block', refusal: { code, message: blockMessage(code, violations), path: violations[0]?.path ?? '', violations } };
+      return { kind: 'block', refusal: { code, message: blockMessage(code, violations), path: violations[0]?.path ?? '', violations }, plan: { flagged: false, unplanned, violations } };
     }
     return { kind: 'store', plan: { flagged: action === 'flag', unplanned, violations } };
   };

@@ -15,9 +15,10 @@ import { assertOriginAllowed, authenticate, credentialFrom, type Sender } from '
 import { corsHeaders, preflight } from './cors';
 import { requestFacts } from './enrich';
 import { streamMaxLen } from '../../lib/stream';
-import { mirrorToStream, sendToQueue, type SerializedEvent } from './handoff';
+import { mirrorToStream, sendToQueue } from './handoff';
 import { ingest, type IngestResult } from './ingest';
 import { announceAccepted } from './live-announce';
+import { reportBlocked } from './plan-blocked';
 import { planScreenFor, type PlanScreen } from './plan-screen';
 import { suppressionScreenFor, type SuppressionScreen } from './suppression-screen';
 import { readJsonBody } from './parse-body';
@@ -44,12 +45,19 @@ async function identifySender(c: Context<AppEnv>, body: unknown, allowSecret: bo
   return sender;
 }
 
-/** Queue first (a 2xx means handed off); the live room and the stream mirror run after the response. */
-async function handOff(c: Context<AppEnv>, sender: Sender, accepted: readonly SerializedEvent[]): Promise<void> {
-  if (accepted.length === 0) return;
-  await sendToQueue(c.env.EVENTS, accepted);
-  c.executionCtx.waitUntil(announceAccepted(c.env, sender.key.workspace.id, accepted));
-  c.executionCtx.waitUntil(mirrorToStream(c.env, sender.key.workspace.id, accepted, streamMaxLen(c.env)));
+/**
+ * Queue first (a 2xx means handed off); the live room and the stream mirror run after the
+ * response, and so does the report of the events the plan blocked (only once the accepted ones
+ * were handed off: a request answered 503 is sent again, and reported then).
+ */
+async function handOff(c: Context<AppEnv>, sender: Sender, result: IngestResult): Promise<void> {
+  const { accepted } = result;
+  if (accepted.length > 0) {
+    await sendToQueue(c.env.EVENTS, accepted);
+    c.executionCtx.waitUntil(announceAccepted(c.env, sender.key.workspace.id, accepted));
+    c.executionCtx.waitUntil(mirrorToStream(c.env, sender.key.workspace.id, accepted, streamMaxLen(c.env)));
+  }
+  if (result.blocked.length > 0) c.executionCtx.waitUntil(reportBlocked(c.env, sender.key.workspace.id, result.blocked));
 }
 
 /** Batch-level defaults; their nesting is bounded per event once merged (validate.ts). */
@@ -119,7 +127,7 @@ function batchRoute(browserRoute: boolean) {
     const { events, defaults } = batchEvents(body);
     const [planScreen, suppression] = await Promise.all([planScreenOf(c, sender), suppressionOf(c, sender)]);
     const result = ingest({ events, defaults, routeType: null, sender, traffic: trafficOf(c, sender, browserRoute), facts: requestFacts(c.req.raw), receivedAt, planScreen, suppression });
-    await handOff(c, sender, result.accepted);
+    await handOff(c, sender, result);
     const answer = batchResult(result);
     return c.json(answer, answer.accepted > 0 ? 200 : 400);
   };
@@ -131,13 +139,13 @@ function singleRoute(type: EventType) {
     const { body, sender } = await readAndIdentify(c, true);
     const [planScreen, suppression] = await Promise.all([planScreenOf(c, sender), suppressionOf(c, sender)]);
     const result = ingest({ events: [body], defaults: {}, routeType: type, sender, traffic: trafficOf(c, sender, false), facts: requestFacts(c.req.raw), receivedAt, planScreen, suppression });
+    await handOff(c, sender, result);
     const refusal = result.rejected[0];
     if (refusal) {
       const status = refusal.code === 'event_too_large' ? 413 : refusal.code === 'suppressed_identity' ? 403 : 400;
       const violations = refusal.violations ? { violations: refusal.violations } : {};
       return c.json(errorBody(refusal.code, refusal.message, { path: refusal.path, messageId: refusal.messageId, ...violations }), status);
     }
-    await handOff(c, sender, result.accepted);
     const answer: SingleResult = { success: true, messageId: result.accepted[0]?.event.messageId ?? clientMessageId(body) ?? '' };
     return c.json(answer, 200);
   };

@@ -21,7 +21,8 @@ import { STATS_INTERVALS, type EventFilters, type PersonMatch } from '../../lib/
 import { readUsageDays } from '../../lib/usage';
 import type { ActiveSegment, ComputedTraitDefinition, Condition } from '../../schema/segments';
 import { identityKeyOf, resolvePerson } from '../../lib/persons';
-import { FIXTURE_NOW, FIXTURE_TIMES, fixtureBatches, OTHER_WORKSPACE, WORKSPACE } from './conformance-fixture';
+import { storePlanBlockedTallies } from '../../consumers/plan-blocked';
+import { FIXTURE_NOW, FIXTURE_TIMES, fixtureBatches, fixturePlanBlockedTallies, OTHER_WORKSPACE, WORKSPACE } from './conformance-fixture';
 import { env } from './support';
 
 const QUERY_MODULES = import.meta.glob<Record<string, unknown>>('../../lib/*-queries.ts', { eager: true });
@@ -249,6 +250,10 @@ beforeAll(async () => {
     for (const batch of fixtureBatches()) {
       const result = await runPipeline(messages(batch), { env, now: () => FIXTURE_NOW, redis: null, clickhouse: client, workspaces: defaultProfileLoader }, steps);
       expect(result.timings.filter((timing) => timing.error), `${engine.engine}: pipeline errors`).toEqual([]);
+    }
+    // The consumer's own code stores the edge's tallies of blocked events (no Redis: dedup within a batch only).
+    for (const tallies of fixturePlanBlockedTallies()) {
+      expect(await storePlanBlockedTallies(messages(tallies), { env, clickhouse: client, redis: null }), `${engine.engine}: tallies stored`).toBe(new Set(tallies.map((tally) => tally.messageId)).size);
     }
     // Counting the usage days writes usage_days, which its own query then reads.
     const counted = await readUsageDays(client, WORKSPACE, FIXTURE_TIMES.fortyFiveDaysAgo, FIXTURE_NOW + 86_400_000, FIXTURE_NOW);

@@ -6,6 +6,7 @@
  * event type, a second workspace, and times from 40 days ago to a few minutes ago.
  */
 import type { CollectedEvent, JsonObject } from '../../schema/event';
+import { PLAN_BLOCKED_KIND, type PlanBlockedCount, type PlanBlockedTally } from '../../schema/plan-blocked';
 
 export const FIXTURE_NOW = Date.parse('2026-11-30T12:00:00.000Z');
 export const WORKSPACE = 'ws_conformance_a';
@@ -125,6 +126,37 @@ export function fixtureBatches(): CollectedEvent[][] {
         },
       }),
       event({ messageId: 'm-plan-unplanned', at: ago(1 * DAY + 5), event: 'Coupon Applied', anonymousId: 'a9', properties: { code: 'WINTER' }, plan: { flagged: false, unplanned: true, violations: [{ path: 'event', rule: 'unplanned', message: 'not in the plan' }] } }),
+    ],
+  ];
+}
+
+const day = (at: number): string => new Date(at).toISOString().slice(0, 10);
+
+function tally(workspaceId: string, messageId: string, counts: PlanBlockedCount[]): PlanBlockedTally {
+  return { kind: PLAN_BLOCKED_KIND, workspaceId, messageId, counts };
+}
+
+/**
+ * Tallies of events the plan blocked at the edge, each list delivered on its own (several
+ * parts): keys that meet the flagged violations above, an event only ever blocked, identify,
+ * days inside and outside the query windows, a second workspace, and a tally delivered twice
+ * in one batch (stored once).
+ */
+export function fixturePlanBlockedTallies(): PlanBlockedTally[][] {
+  const first = tally(WORKSPACE, 'blocked_1', [
+    { day: day(ago(2 * DAY)), type: 'track', event: 'Order Completed', rule: 'type', path: 'properties.total', blocked: 2 },
+    { day: day(ago(2 * DAY)), type: 'track', event: 'Order Completed', rule: 'minimum', path: 'properties.items[].qty', blocked: 1 },
+    { day: day(ago(1 * DAY)), type: 'track', event: 'Coupon Applied', rule: 'unplanned', path: 'event', blocked: 3 },
+    { day: day(ago(1 * DAY)), type: 'identify', event: '', rule: 'enum', path: 'traits.plan', blocked: 1 },
+  ]);
+  return [
+    [first, first],
+    [
+      tally(WORKSPACE, 'blocked_2', [
+        { day: day(ago(0)), type: 'track', event: 'Order Completed', rule: 'type', path: 'properties.total', blocked: 1 },
+        { day: day(ago(35 * DAY)), type: 'track', event: 'Wishlist Shared', rule: 'unplanned', path: 'event', blocked: 4 },
+      ]),
+      tally(OTHER_WORKSPACE, 'blocked_3', [{ day: day(ago(1 * DAY)), type: 'track', event: 'Order Completed', rule: 'required', path: 'properties.currency', blocked: 7 }]),
     ],
   ];
 }

@@ -201,6 +201,36 @@ it('opens the person view with identities and a timeline', async () => {
   await screenshot('person');
 });
 
+it('shows an event the tracking plan blocked once, as blocked with its reason, and every broken rule in its JSON', async () => {
+  const plan = { name: 'Live e2e', events: [{ name: 'Plan Checked', version: 1, rules: { type: 'object', required: ['order_id'], properties: { order_id: { type: 'string' } } } }] };
+  const put = await fetch(`${worker.url}/v1/tracking-plan`, { method: 'PUT', headers: { authorization: `Bearer ${workspace.secretKey}`, 'content-type': 'application/json' }, body: JSON.stringify(plan) });
+  expect(put.status).toBe(201);
+  const settings = await fetch(`${worker.url}/admin/workspaces/${workspace.workspaceId}/settings`, { method: 'PATCH', headers: { authorization: `Bearer ${worker.operatorToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ trackingPlan: { violations: 'block' } }) });
+  expect(settings.status).toBe(200);
+  await page.goto(`${worker.url}/dashboard/#/live`);
+  await page.locator('#live-status[data-state="live"]').waitFor({ timeout: 15_000 });
+  // The key cache may hold the old settings for its TTL: send (a new messageId each time) until the plan applies.
+  let attempt = 0;
+  let blockedId = '';
+  await expect
+    .poll(
+      async () => {
+        blockedId = `e2e-blocked-${runId}-${++attempt}`;
+        const response = await fetch(`${worker.url}/v1/track`, { method: 'POST', headers: { authorization: `Bearer ${workspace.secretKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'track', userId, event: 'Plan Checked', messageId: blockedId, properties: { order_id: 42 } }) });
+        return response.status;
+      },
+      { timeout: 60_000, interval: 500 },
+    )
+    .toBe(400);
+  const row = page.locator(`tr.row[data-message-id="${blockedId}"][data-status="blocked"]`);
+  await row.waitFor({ timeout: 15_000 });
+  expect(await page.locator(`tr.row[data-message-id="${blockedId}"]`).count()).toBe(1);
+  expect(await row.locator('.badge-blocked').textContent()).toBe('blocked · plan_violation');
+  await row.click();
+  expect(await page.locator(`tr[data-message-id="${blockedId}"] + tr.detail`).textContent()).toContain('"path": "properties.order_id"');
+  await screenshot('live-blocked');
+});
+
 it('signs out: the cookie is gone and the API refuses the page', async () => {
   await page.click('.signout');
   await page.locator('#secret-key').waitFor();

@@ -151,12 +151,12 @@ it('imports a Segment plan, flags violations with their reasons on the feed and 
   expect(row('order-bad-v1')?.plan_violation_reasons.sort()).toEqual(['enum:properties.currency', 'minimum:properties.products[].price', 'pattern:properties.order_id', 'pattern:properties.products[].sku', 'pattern:properties.shipping.address.country', 'required:properties.products[].product_id']);
   expect(row('order-bad-v1')?.violation_reason).toContain('properties.order_id: ');
 
-  const detail = await api<{ status: string; planVersions: number[]; violations: number; keys: { path: string; planned: boolean; description: string | null; violations: { rule: string; events: number; flagged: number }[] }[] }>(ws.secretKey, '/v1/schema/events/Order%20Completed');
+  const detail = await api<{ status: string; planVersions: number[]; violations: number; keys: { path: string; planned: boolean; description: string | null; violations: { rule: string; events: number; flagged: number; blocked: number }[] }[] }>(ws.secretKey, '/v1/schema/events/Order%20Completed');
   expect(detail).toMatchObject({ status: 'planned', planVersions: [1, 2] });
   expect(detail.violations).toBe(7);
   const currency = detail.keys.find((entry) => entry.path === 'currency');
   expect(currency).toMatchObject({ planned: true, description: 'ISO 4217 currency code.', violations: [{ rule: 'enum', events: 1, flagged: 1 }] });
-  expect(detail.keys.find((entry) => entry.path === 'products[].price')?.violations).toEqual([{ rule: 'minimum', events: 1, flagged: 1 }]);
+  expect(detail.keys.find((entry) => entry.path === 'products[].price')?.violations).toEqual([{ rule: 'minimum', events: 1, flagged: 1, blocked: 0 }]);
 });
 
 it('blocks violating and unplanned events with their reasons in the batch answer, on the live feed and in the counts, while valid siblings are stored', async () => {

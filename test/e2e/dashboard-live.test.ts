@@ -202,7 +202,7 @@ it('opens the person view with identities and a timeline', async () => {
 });
 
 it('shows an event the tracking plan blocked once, as blocked with its reason, and every broken rule in its JSON', async () => {
-  const plan = { name: 'Live e2e', events: [{ name: 'Plan Checked', version: 1, rules: { type: 'object', required: ['order_id'], properties: { order_id: { type: 'string' } } } }] };
+  const plan = { name: 'Live e2e', events: [{ name: 'Plan Checked', version: 1, rules: { type: 'object', required: ['order_id'], properties: { order_id: { type: 'string' } } }, metadata: {} }] };
   const put = await fetch(`${worker.url}/v1/tracking-plan`, { method: 'PUT', headers: { authorization: `Bearer ${workspace.secretKey}`, 'content-type': 'application/json' }, body: JSON.stringify(plan) });
   expect(put.status).toBe(201);
   const settings = await fetch(`${worker.url}/admin/workspaces/${workspace.workspaceId}/settings`, { method: 'PATCH', headers: { authorization: `Bearer ${worker.operatorToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ trackingPlan: { violations: 'block' } }) });
